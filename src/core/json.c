@@ -1,0 +1,179 @@
+#include "core/json.h"
+
+#include <string.h>
+
+#include "core/str.h"
+
+static void decref_cb(void *p)
+{
+	json_decref(p);
+}
+
+json_t *json_arena_own(struct arena *a, json_t *v)
+{
+	if (v)
+		arena_defer(a, decref_cb, v);
+	return v;
+}
+
+enum err json_parse(const char *p, size_t n, json_t **out, struct arena *a, struct errinfo *ei)
+{
+	*out = NULL;
+	if (!utf8_valid(p, n)) {
+		if (ei) {
+			ei->code = ERR_BAD_UTF8;
+			ei->field = NULL;
+			ei->msg = NULL;
+		}
+		return ERR_BAD_UTF8;
+	}
+	json_error_t jerr;
+	json_t *v = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!v) {
+		if (ei) {
+			ei->code = ERR_BAD_JSON;
+			ei->field = NULL;
+			if (json_error_code(&jerr) == json_error_duplicate_key)
+				ei->msg = a ? arena_printf(a, "请求体 JSON 含有重复的字段（第 %d 行第 %d 列）",
+							  jerr.line, jerr.column)
+					    : NULL;
+			else
+				ei->msg = a ? arena_printf(a, "请求体不是合法的 JSON（第 %d 行第 %d 列：%s）",
+							  jerr.line, jerr.column, jerr.text)
+					    : NULL;
+		}
+		return ERR_BAD_JSON;
+	}
+	*out = v;
+	return ERR_OK;
+}
+
+static const char *type_name(enum json_ftype t)
+{
+	switch (t) {
+	case JF_STRING: return "字符串";
+	case JF_INT: return "整数";
+	case JF_NUMBER: return "数字";
+	case JF_BOOL: return "布尔值";
+	case JF_OBJECT: return "对象";
+	case JF_ARRAY: return "数组";
+	default: return "值";
+	}
+}
+
+static bool type_ok(const json_t *v, enum json_ftype t)
+{
+	switch (t) {
+	case JF_STRING: return json_is_string(v);
+	case JF_INT: return json_is_integer(v);
+	case JF_NUMBER: return json_is_number(v);
+	case JF_BOOL: return json_is_boolean(v);
+	case JF_OBJECT: return json_is_object(v);
+	case JF_ARRAY: return json_is_array(v);
+	default: return true;
+	}
+}
+
+static enum err fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
+{
+	ei->code = code;
+	ei->field = field;
+	ei->msg = msg;
+	return code;
+}
+
+enum err json_check(const json_t *obj, const struct json_field *fields, bool closed,
+		    struct arena *a, struct errinfo *ei)
+{
+	if (!json_is_object(obj))
+		return fail(ei, ERR_BAD_JSON, NULL, "请求体必须是 JSON 对象");
+	if (closed) {
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)obj, key, v)
+		{
+			const struct json_field *f = fields;
+			while (f->name && strcmp(f->name, key) != 0)
+				f++;
+			if (!f->name)
+				return fail(ei, ERR_UNKNOWN_FIELD, arena_strdup(a, key),
+					    arena_printf(a, "不认识的字段“%s”", key));
+		}
+	}
+	for (const struct json_field *f = fields; f->name; f++) {
+		const char *label = f->label ? f->label : f->name;
+		json_t *v = json_object_get(obj, f->name);
+		if (v && json_is_null(v) && (f->flags & JF_NULLABLE))
+			v = NULL;
+		if (!v) {
+			if (f->flags & JF_REQUIRED)
+				return fail(ei, ERR_MISSING_FIELD, f->name,
+					    arena_printf(a, "缺少必填字段“%s”", label));
+			continue;
+		}
+		if (!type_ok(v, f->type))
+			return fail(ei, ERR_BAD_FIELD, f->name,
+				    arena_printf(a, "字段“%s”应为%s", label, type_name(f->type)));
+		if (f->type == JF_STRING) {
+			const char *s = json_string_value(v);
+			size_t bytes = json_string_length(v);
+			if (memchr(s, 0, bytes))
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”含有非法字符", label));
+			size_t chars = utf8_len(s, bytes);
+			int64_t max = f->max ? f->max : 1000;
+			if ((f->flags & JF_NONEMPTY) && str_trim((struct str){s, bytes}).n == 0)
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”不能为空", label));
+			if ((int64_t)chars < f->min)
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”至少需要 %lld 个字符", label,
+							 (long long)f->min));
+			if ((int64_t)chars > max)
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”最多 %lld 个字符", label,
+							 (long long)max));
+		} else if (f->type == JF_INT && (f->min || f->max)) {
+			json_int_t x = json_integer_value(v);
+			if (x < f->min || x > f->max)
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”应在 %lld 到 %lld 之间", label,
+							 (long long)f->min, (long long)f->max));
+		} else if (f->type == JF_ARRAY) {
+			int64_t max = f->max ? f->max : 1000;
+			int64_t cnt = (int64_t)json_array_size(v);
+			if (cnt < f->min || cnt > max)
+				return fail(ei, ERR_BAD_FIELD, f->name,
+					    arena_printf(a, "字段“%s”的元素个数应在 %lld 到 %lld 之间",
+							 label, (long long)f->min, (long long)max));
+		}
+	}
+	return ERR_OK;
+}
+
+const char *json_get_str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+int64_t json_get_int(const json_t *obj, const char *key, int64_t def)
+{
+	json_t *v = json_object_get(obj, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+bool json_get_bool(const json_t *obj, const char *key, bool def)
+{
+	json_t *v = json_object_get(obj, key);
+	return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+char *json_dump_arena(const json_t *v, struct arena *a)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return NULL;
+	char *r = arena_strdup(a, s);
+	free(s);
+	return r;
+}

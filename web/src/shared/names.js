@@ -1,0 +1,1 @@
+export const SYSTEM_NAME = '社区事务受理系统';
