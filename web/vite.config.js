@@ -41,6 +41,16 @@ function entryFallback() {
   };
 }
 
+// Named chunks (vendors, then shared code), each loaded only by the entries that use it.
+const CHUNK_GROUPS = [
+  { name: 'vue', test: /node_modules[\\/](@vue|vue|vue-router|pinia)[\\/]/ },
+  { name: 'echarts', test: /node_modules[\\/](echarts|zrender|tslib)[\\/]/ },
+  { name: 'vant', test: /node_modules[\\/](vant|@vant)[\\/]/ },
+  { name: 'element-plus', test: /node_modules[\\/]/ },
+  // UI-library-free shared code (API client, session), also used by the Vant terminal.
+  { name: 'shared', test: /[\\/]src[\\/]shared[\\/](api|session|boot|names|format|useFetch)\.js$|plugin-vue:export-helper/ },
+];
+
 const proxy = {
   '/api': { target: API, changeOrigin: false },
   '/healthz': { target: API, changeOrigin: false },
@@ -60,6 +70,11 @@ export default defineConfig({
       input: Object.fromEntries(
         ENTRIES.map((e) => [e, fileURLToPath(new URL(`./${e}/index.html`, import.meta.url))]),
       ),
+      output: {
+        codeSplitting: {
+          groups: CHUNK_GROUPS.map((g, i) => ({ ...g, priority: CHUNK_GROUPS.length - i })),
+        },
+      },
     },
   },
 });

@@ -39,9 +39,10 @@ export const useSessionStore = defineStore('session', {
       if (data?.csrf_token) setCsrfToken(data.csrf_token);
       return data;
     },
-    // Ends the session server-side, then leaves for the login page, which brings the
-    // user back to the entry they left. A 401 means the session was already gone.
-    async logout() {
+    // Ends the session server-side, then (unless redirect is false) leaves for the login
+    // page, which brings the user back to the entry they left. A 401 means the session
+    // was already gone.
+    async logout({ redirect = true } = {}) {
       try {
         await api.post('/api/v1/auth/logout', {}, { authRedirect: false });
       } catch (err) {
@@ -49,7 +50,7 @@ export const useSessionStore = defineStore('session', {
       }
       this.user = null;
       setCsrfToken('');
-      location.assign(loginUrl(location.pathname));
+      if (redirect) location.assign(loginUrl(location.pathname));
     },
   },
 });
