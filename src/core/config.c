@@ -37,7 +37,7 @@ static const struct key {
 	I(conn_memory, 16384, 4096, 1048576),
 	I(session_idle_s, 1800, 60, 86400),
 	I(session_abs_s, 43200, 300, 604800),
-	I(pbkdf2_iter, 10000, 1000, 10000000),
+	I(pbkdf2_iter, 20000, 1000, 10000000),
 	I(login_max_fail, 5, 1, 100),
 	I(lockout_s, 900, 1, 86400),
 	I(password_max_age_days, 90, 0, 3650),
