@@ -9,7 +9,20 @@
  *  - new ids come back through "INSERT ... RETURNING id";
  *  - migrations (migrations/NNNN_name.sql) may use the macros {{ID}} (auto-increment
  *    primary key column type), {{BLOB}} (BLOB / BYTEA) and {{TEXT}}; a file named
- *    NNNN_name.sqlite.sql or NNNN_name.pg.sql runs only on that engine.
+ *    NNNN_name.sqlite.sql or NNNN_name.pg.sql runs only on that engine;
+ *  - a bare "SELECT ?" has no type on PostgreSQL (it comes back as text): write
+ *    CAST(? AS BIGINT) where the parameter is not compared with or stored in a column;
+ *  - every '?' outside string literals, quoted identifiers, dollar quotes and comments is
+ *    a placeholder, so PostgreSQL's jsonb operators ?, ?| and ?& cannot be written (use
+ *    jsonb_exists() and friends);
+ *  - after any error inside a transaction, roll it back: PostgreSQL refuses every further
+ *    statement of a failed transaction, and its COMMIT then fails (ERR_DB) rather than
+ *    store part of the work.
+ *
+ * Result typing is the same on both engines: integer columns and expressions (count(*),
+ * SUM of integers, PG int2/int4/int8, integral numeric) are DB_INT, PG booleans
+ * (EXISTS(...), comparisons) are DB_INT 0/1, float and non-integral numeric are DB_REAL,
+ * BLOB/BYTEA are DB_BLOB, anything else (text, PG timestamps, uuid, json) is DB_TEXT.
  *
  * Threads: struct db is shared by all threads; a struct db_conn belongs to one thread from
  * db_acquire to db_release. */
@@ -32,28 +45,39 @@ struct db_val {
 	enum db_type type;
 	int64_t i;
 	double d;
-	const char *p; /* DB_TEXT: NUL-terminated; DB_BLOB: n bytes */
-	size_t n;
+	const char *p; /* DB_TEXT: NUL-terminated; DB_BLOB: n bytes (NUL after them too) */
+	size_t n;      /* bytes in p; as a parameter, DB_TEXT binds exactly n bytes */
 };
 
 struct db_rows {
 	int nrows, ncols;
 	const char **names;   /* ncols column names */
 	struct db_val *cells; /* nrows * ncols, row-major; memory in the caller's arena */
-	int64_t changes;      /* rows affected by INSERT/UPDATE/DELETE */
+	int64_t changes;      /* rows affected by INSERT/UPDATE/DELETE (0 for SELECT) */
 };
 
-/* Open a database. url: "sqlite:/path/to/file.db" or "postgres:<libpq conninfo or URI>".
- * pool: most connections held at once. On failure *msg (static or heap, may be NULL) says
- * why; the caller frees nothing. */
+/* Open a database. url: "sqlite:/path/to/file.db", "postgres:<libpq conninfo or URI>" or a
+ * bare "postgres://..." / "postgresql://..." URI. pool: most connections held at once
+ * (>= 1). One connection is opened at once so that a bad path or an unreachable server
+ * fails here; the others are opened when first needed. On failure msg (msgsz bytes, may be
+ * NULL) receives why, for the operator (ERR_CONFIG for a malformed url, ERR_DB when the
+ * database cannot be opened); the caller frees nothing.
+ * SQLite connections run in WAL mode with synchronous=FULL, foreign_keys=ON and a 5 s busy
+ * timeout; PostgreSQL sessions with client_encoding UTF8, synchronous_commit on and a 5 s
+ * lock_timeout. */
 enum err db_open(const char *url, int pool, struct db **out, char *msg, size_t msgsz);
+/* Close every connection and free db. All connections must have been released. */
 void db_close(struct db *db);
 /* "sqlite" or "postgres". */
 const char *db_engine(const struct db *db);
 
-/* Take a connection from the pool, waiting up to timeout_ms (ERR_DB_BUSY when none). */
+/* Take a connection from the pool, waiting up to timeout_ms (0: do not wait; negative:
+ * wait without limit); ERR_DB_BUSY when none came free in time, ERR_DB when a new or
+ * broken connection cannot be (re)established (logged). A PostgreSQL session found broken
+ * is reset here; one that breaks while idle in the pool is re-established transparently by
+ * the next statement run outside a transaction. */
 enum err db_acquire(struct db *db, int timeout_ms, struct db_conn **out);
-/* Give it back. An open transaction is rolled back first. */
+/* Give it back (NULL is ignored). An open transaction is rolled back first. */
 void db_release(struct db_conn *c);
 
 /* Transactions. db_begin_write takes the write lock up front (SQLite BEGIN IMMEDIATE) and
@@ -71,14 +95,21 @@ enum err db_rollback(struct db_conn *c);
  * otherwise *rows is allocated from a. Prepared statements are cached per connection.
  * Errors: ERR_EXISTS on a unique-constraint violation, ERR_CONFLICT on a serialization
  * failure, ERR_DB_BUSY on lock timeout, ERR_DB otherwise (details logged, never sent to
- * clients). */
+ * clients). ERR_BAD_UTF8: PostgreSQL refused a text parameter (a NUL byte or invalid
+ * UTF-8; SQLite stores such bytes as given). ERR_NOMEM when the result does not fit the
+ * arena's cap. Passing an int where 'i' expects int64_t is undefined: cast literals.
+ * One statement per call: several ';'-separated statements are refused (ERR_INTERNAL on
+ * SQLite, ERR_DB on PostgreSQL) and none runs. A type string that does not match the
+ * number of '?' is a bug: it asserts (ERR_INTERNAL under NDEBUG). */
 enum err db_exec(struct db_conn *c, struct arena *a, struct db_rows **rows, const char *sql,
-		 const char *types, ...);
+                 const char *types, ...);
 /* Same with an explicit parameter array. */
 enum err db_execv(struct db_conn *c, struct arena *a, struct db_rows **rows, const char *sql,
-		  const struct db_val *params, int nparams);
+                  const struct db_val *params, int nparams);
 
-/* Cell accessors (row r, column c); NULL/0 when the cell is NULL. */
+/* Cell accessors (row r, column c); NULL/0 when the cell is NULL. db_text returns the bytes
+ * of DB_TEXT and DB_BLOB cells, NULL for the others; db_int converts DB_REAL (truncated)
+ * and integer text, 0 otherwise. */
 static inline const struct db_val *db_cell(const struct db_rows *rs, int r, int c)
 {
 	return &rs->cells[(size_t)r * (size_t)rs->ncols + (size_t)c];
@@ -89,11 +120,26 @@ bool db_is_null(const struct db_rows *rs, int r, int c);
 /* Column index by name, -1 when absent. */
 int db_col(const struct db_rows *rs, const char *name);
 
-/* Schema migrations from dir (migrations/*.sql, applied in number order, each in its own
- * transaction, recorded in schema_migrations with a checksum of the file: an applied file that changed
- * later is an error). */
+/* Schema migrations from dir (its NNNN_name.sql files, applied in number order, each in its own
+ * transaction, recorded in schema_migrations with a checksum of the file: an applied file that
+ * changed later is an error).
+ *
+ * Files: NNNN_name.sql runs on both engines, NNNN_name.sqlite.sql / NNNN_name.pg.sql only
+ * on that engine; files of the other engine and files not ending in .sql are ignored. A
+ * version number may be used once by a portable file, or once per engine by dialect files,
+ * never both (a second file for one version on one engine is ERR_CONFIG, as is a .sql name
+ * without a numeric prefix and an unknown {{macro}}). A file holds any number of
+ * ';'-separated statements without parameters, and no BEGIN/COMMIT of its own; on SQLite
+ * "PRAGMA defer_foreign_keys = ON" is the way to rebuild a referenced table (foreign_keys
+ * cannot change inside the transaction). schema_migrations(version, name, checksum,
+ * applied_at) records the file name and the FNV-1a 64 of its bytes (before macro
+ * expansion). A changed applied file is ERR_INTEGRITY; a failing file is rolled back whole
+ * and stops the run (earlier files stay applied). Recorded versions without a file are
+ * ignored. Concurrent runs from several processes apply each file once (SQLite: the write
+ * lock, waiting up to 10 minutes; PostgreSQL: pg_advisory_xact_lock). On failure msg names
+ * the file (zh-CN, for the operator); the engine's message goes to the log only. */
 enum err db_migrate(struct db *db, const char *dir, char *msg, size_t msgsz);
-/* How many migrations in dir are not yet applied (0 = current). */
+/* How many migrations in dir are not yet applied (0 = current). Reads only. */
 enum err db_pending_migrations(struct db *db, const char *dir, int *pending);
 
 /* Health: a trivial round trip. */
