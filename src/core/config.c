@@ -112,7 +112,7 @@ static enum err set_key(struct config *c, const struct key *k, const char *value
 void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
-	char msg[8];
+	char msg[256];
 	for (size_t i = 0; i < NKEYS; i++)
 		set_key(c, &keys[i], keys[i].def, msg, sizeof(msg));
 }
