@@ -1,0 +1,105 @@
+/* auth.h: organisations, users, roles, permissions, passwords and sessions.
+ *
+ * The auth module owns who a caller is (the session cookie → struct principal) and what the
+ * caller may see (the organisation subtree, "data scope"). The HTTP layer enforces a route's
+ * permission and the CSRF header using the principal that auth_authenticate fills; handlers
+ * and stores enforce the data scope with the SQL pattern below.
+ *
+ * Data scope. Organisations form a tree (city → district → street → centre); each row keeps
+ * its materialised path of ids, e.g. "/1/3/12/". A user sees their own organisation and
+ * everything below it. Every store query over scoped rows joins the row's organisation and
+ * filters on that path, so the scope holds in SQL and not only in handlers:
+ *
+ *	SELECT c.id, ... FROM cases c JOIN orgs o ON o.id = c.org_id
+ *	 WHERE o.path LIKE ? AND ...
+ *	-- bind 's', auth_scope_like(r->who, r->arena)
+ *
+ * (A row that belongs to no organisation is not scoped.) Paths hold only digits and '/', so
+ * the LIKE pattern needs no escaping. For a single row already loaded, auth_scope_covers()
+ * does the same check in C.
+ *
+ * Integrity of access-control data (GB/T 39786-2021 §8.4): rows of roles, role_perms and
+ * user_roles carry mac = keyring_mac("row:<table>", canonical bytes of the row). A row whose
+ * mac does not match is ignored when a principal is built (the permission it would grant
+ * disappears), logged as "security.integrity" and audited once per process.
+ *
+ * Expired passwords: a principal whose password is past password_max_age_days (or who must
+ * change an initial password) gets password_expired = true. auth_authenticate itself refuses
+ * such a session on every route except GET /api/v1/auth/me, POST /api/v1/auth/logout and
+ * POST /api/v1/auth/password: it leaves r->who NULL and returns ERR_PASSWORD_EXPIRED, which
+ * the HTTP layer renders for routes that need a session. The HTTP layer need not do anything
+ * more; auth_route_allowed_when_expired() is exported for anyone who wants the same rule. */
+#ifndef SHOULI_AUTH_H
+#define SHOULI_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "http/http.h"
+#include "server/server.h"
+
+/* The session cookie's name. */
+#define AUTH_COOKIE "shouli_sid"
+
+/* The module object listed in src/server/modules.c. Its init creates srv->auth (rate-limit
+ * windows, the verified-MAC cache, a dummy password hash) and makes sure the built-in
+ * permissions and roles exist with valid MACs; it needs srv->db (migrated) and srv->keys. */
+extern const struct module auth_module;
+
+/* The authenticate hook (struct http_hooks.authenticate; ctx is the struct server *).
+ * Reads the cookie shouli_sid, loads session, user, organisation and permissions, and sets
+ * r->who (all strings in r->arena; perms sorted ascending). Returns:
+ *   ERR_OK with r->who NULL   no cookie (anonymous);
+ *   ERR_UNAUTHENTICATED       unknown token, or the user is disabled;
+ *   ERR_SESSION_EXPIRED       idle (session_idle_s) or absolute (session_abs_s) timeout;
+ *   ERR_PASSWORD_EXPIRED      see above (r->who stays NULL);
+ *   ERR_DB..., ERR_NOMEM      failures.
+ * Touches sessions.last_seen at most once a minute per session, so the idle timeout is
+ * exact to within a minute. */
+enum err auth_authenticate(void *ctx, struct req *r);
+
+/* Is route usable by a session whose password has expired? (me, logout, password.) */
+bool auth_route_allowed_when_expired(const struct route *route);
+
+/* Does who's data scope include the organisation with materialised path org_path?
+ * false when who or org_path is NULL. */
+bool auth_scope_covers(const struct principal *who, const char *org_path);
+/* The LIKE pattern of who's scope ("/1/3/%"), from a; NULL when who is NULL or out of
+ * memory (binding NULL matches nothing, so a missing principal sees no rows). */
+const char *auth_scope_like(const struct principal *who, struct arena *a);
+
+/* Password policy: at least 8 characters (at most 128), at least three of upper-case,
+ * lower-case, digit, symbol, and not containing the username (case-insensitive). The
+ * history rule (none of the last 5) needs the database and is checked where passwords are
+ * set. ERR_OK, or ERR_PASSWORD_POLICY with a zh-CN sentence naming the rule in msg. */
+enum err auth_password_check(const char *username, const char *password, char *msg, size_t msgsz);
+
+/* ---- operator commands (`shouli admin ...`): no session, no scope; audited as "cli" ---- */
+
+/* Create a user in organisation org_code with the comma-separated role codes (at least one).
+ * The password must satisfy the policy; the user must change it at first login. On failure
+ * msg holds a zh-CN reason: ERR_EXISTS (username taken), ERR_NOT_FOUND (organisation or
+ * role), ERR_BAD_FIELD (username or name malformed), ERR_PASSWORD_POLICY, ERR_INVALID
+ * (roles that would mix system, security and audit administration). */
+enum err auth_admin_create_user(struct server *srv, const char *username, const char *name,
+                                const char *org_code, const char *roles_csv, const char *password,
+                                char *msg, size_t msgsz);
+/* Set a new password (policy and history checked), unlock the account, end its sessions and
+ * require a change at next login. ERR_NOT_FOUND when there is no such user. */
+enum err auth_admin_reset_password(struct server *srv, const char *username, const char *password,
+                                   char *msg, size_t msgsz);
+/* Add an organisation under parent_code (NULL or "" for a root). level is "city",
+ * "district", "street" or "centre". ERR_EXISTS when the code is taken. */
+enum err auth_admin_create_org(struct server *srv, const char *code, const char *name,
+                               const char *level, const char *parent_code, char *msg, size_t msgsz);
+
+/* Demo data (serve --demo on a new data directory): the Shanghai organisation tree (the city,
+ * its 16 districts, two streets with one 社区事务受理服务中心 each in 徐汇 and 浦东) and one user
+ * per built-in role with the documented passwords (not expired, no forced change). The
+ * logins are printed to report (may be NULL). Does nothing when user "admin" already exists. */
+enum err auth_seed_demo(struct server *srv, FILE *report);
+
+#endif

@@ -1,0 +1,13 @@
+/* modules.c: the one list of modules. Order matters: a module's init may use what the
+ * modules before it set up (auth before anything that audits or checks sessions). */
+#include "server/server_int.h"
+
+#include "audit/audit.h"
+#include "auth/auth.h"
+
+const struct module *const server_modules[] = {
+	&system_module,
+	&auth_module,
+	&audit_module,
+	NULL,
+};

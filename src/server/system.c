@@ -1,0 +1,112 @@
+/* system.c: the system module — liveness, readiness, metrics, build information. */
+#include "server/server_int.h"
+
+#include "crypto/crypto.h"
+#include "db/db.h"
+#include "ws/ws.h"
+
+#ifndef SHOULI_VERSION
+#define SHOULI_VERSION "dev"
+#endif
+#ifndef SHOULI_GIT
+#define SHOULI_GIT "unknown"
+#endif
+
+static enum err healthz(struct req *r, struct resp *w)
+{
+	resp_json(w, 200, json_pack("{s:s}", "status", "ok"));
+	return ERR_OK;
+}
+
+/* Ready when the database answers and every migration shipped with this binary is applied. */
+static enum err readyz(struct req *r, struct resp *w)
+{
+	struct server *srv = r->srv;
+	int pending = -1;
+	enum err dbe = db_ping(srv->db);
+	enum err me = dbe ? dbe : db_pending_migrations(srv->db, srv->migrations_dir, &pending);
+	bool ready = !dbe && !me && pending == 0 && !atomic_load(&srv->stopping);
+	json_t *body = json_pack("{s:s,s:{s:s,s:s},s:i}", "status", ready ? "ready" : "not_ready",
+				 "checks", "database", dbe ? "unreachable" : "ok", "migrations",
+				 me ? "unknown" : (pending ? "pending" : "current"),
+				 "pending_migrations", pending);
+	resp_json(w, ready ? 200 : 503, body);
+	return ERR_OK;
+}
+
+static enum err metrics(struct req *r, struct resp *w)
+{
+	struct server *srv = r->srv;
+	struct buf b;
+	buf_init(&b, 16u << 20);
+	http_metrics(srv->http, &b);
+	struct db_stats ds;
+	db_stats_get(srv->db, &ds);
+	buf_printf(&b,
+		   "# HELP shouli_db_queries_total Statements executed.\n"
+		   "# TYPE shouli_db_queries_total counter\nshouli_db_queries_total %llu\n"
+		   "# HELP shouli_db_errors_total Statements that failed.\n"
+		   "# TYPE shouli_db_errors_total counter\nshouli_db_errors_total %llu\n"
+		   "# HELP shouli_db_busy_total Lock or pool timeouts.\n"
+		   "# TYPE shouli_db_busy_total counter\nshouli_db_busy_total %llu\n"
+		   "# HELP shouli_db_query_seconds_total Time spent in statements.\n"
+		   "# TYPE shouli_db_query_seconds_total counter\nshouli_db_query_seconds_total %.6f\n"
+		   "# HELP shouli_db_pool_connections Connections by state.\n"
+		   "# TYPE shouli_db_pool_connections gauge\n"
+		   "shouli_db_pool_connections{state=\"in_use\"} %d\n"
+		   "shouli_db_pool_connections{state=\"max\"} %d\n",
+		   (unsigned long long)ds.queries, (unsigned long long)ds.errors,
+		   (unsigned long long)ds.busy, (double)ds.query_ns / 1e9, ds.pool_in_use,
+		   ds.pool_size);
+	if (srv->hub) {
+		struct ws_hub_stats hs;
+		ws_hub_stats_get(srv->hub, &hs);
+		buf_printf(&b,
+			   "# HELP shouli_ws_connections Open WebSocket connections.\n"
+			   "# TYPE shouli_ws_connections gauge\nshouli_ws_connections %llu\n"
+			   "# HELP shouli_ws_subscriptions Topic subscriptions.\n"
+			   "# TYPE shouli_ws_subscriptions gauge\nshouli_ws_subscriptions %llu\n"
+			   "# HELP shouli_ws_messages_out_total Messages sent to clients.\n"
+			   "# TYPE shouli_ws_messages_out_total counter\n"
+			   "shouli_ws_messages_out_total %llu\n"
+			   "# HELP shouli_ws_dropped_slow_total Slow consumers dropped.\n"
+			   "# TYPE shouli_ws_dropped_slow_total counter\n"
+			   "shouli_ws_dropped_slow_total %llu\n",
+			   (unsigned long long)hs.conns, (unsigned long long)hs.subscriptions,
+			   (unsigned long long)hs.messages_out, (unsigned long long)hs.dropped_slow);
+	}
+	buf_printf(&b,
+		   "# HELP shouli_build_info Build of this process.\n"
+		   "# TYPE shouli_build_info gauge\n"
+		   "shouli_build_info{version=\"%s\",git=\"%s\",db=\"%s\"} 1\n"
+		   "# HELP shouli_start_time_seconds Process start time.\n"
+		   "# TYPE shouli_start_time_seconds gauge\nshouli_start_time_seconds %lld\n",
+		   SHOULI_VERSION, SHOULI_GIT, db_engine(srv->db), (long long)(srv->started_ms / 1000));
+	char *text = arena_memdup(r->arena, b.p ? b.p : "", b.len);
+	w->body = text;
+	w->body_len = text ? b.len : 0;
+	w->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	buf_release(&b);
+	return text ? ERR_OK : ERR_NOMEM;
+}
+
+static enum err info(struct req *r, struct resp *w)
+{
+	resp_json(w, 200,
+		  json_pack("{s:s,s:s,s:s,s:s}", "name", "社区事务受理系统", "version", SHOULI_VERSION,
+			    "git", SHOULI_GIT, "db", db_engine(r->srv->db)));
+	return ERR_OK;
+}
+
+static const struct route routes[] = {
+	{"GET", "/healthz", healthz, NULL, ROUTE_PUBLIC, NULL},
+	{"GET", "/readyz", readyz, NULL, ROUTE_PUBLIC, NULL},
+	{"GET", "/metrics", metrics, NULL, ROUTE_PUBLIC, NULL},
+	{"GET", "/api/v1/system/info", info, NULL, 0, NULL},
+};
+
+const struct module system_module = {
+	.name = "system",
+	.routes = routes,
+	.nroutes = sizeof(routes) / sizeof(routes[0]),
+};
