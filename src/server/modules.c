@@ -4,10 +4,12 @@
 
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "events/events.h"
 
 const struct module *const server_modules[] = {
 	&system_module,
 	&auth_module,
 	&audit_module,
+	&events_module,
 	NULL,
 };

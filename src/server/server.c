@@ -276,6 +276,9 @@ void server_close(struct server *srv)
 {
 	if (srv->http)
 		http_stop(srv->http, 10000);
+	/* Workers may still publish to the bus (and so the hub): stop them first. */
+	if (srv->outbox)
+		outbox_stop(srv->outbox);
 	if (srv->hub)
 		ws_hub_destroy(srv->hub);
 	srv->hub = NULL;

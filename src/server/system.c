@@ -3,6 +3,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "events/events.h"
 #include "ws/ws.h"
 
 #ifndef SHOULI_VERSION
@@ -75,6 +76,7 @@ static enum err metrics(struct req *r, struct resp *w)
 			   (unsigned long long)hs.conns, (unsigned long long)hs.subscriptions,
 			   (unsigned long long)hs.messages_out, (unsigned long long)hs.dropped_slow);
 	}
+	outbox_metrics(srv->outbox, &b);
 	buf_printf(&b,
 		   "# HELP shouli_build_info Build of this process.\n"
 		   "# TYPE shouli_build_info gauge\n"
