@@ -1,6 +1,8 @@
 /* system.c: the system module — liveness, readiness, metrics, build information. */
 #include "server/server_int.h"
 
+#include "audit/audit.h"
+#include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -100,11 +102,46 @@ static enum err info(struct req *r, struct resp *w)
 	return ERR_OK;
 }
 
+/* An operator's announcement (maintenance window, outage of a department's system) pushed
+ * at once to every signed-in browser over WebSocket (topic system:announcements). */
+static const struct json_field announce_body[] = {
+	{"text", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 500, "公告内容"},
+	{"level", JF_STRING, 0, 0, 16, "级别"},
+	{NULL},
+};
+
+static enum err announce(struct req *r, struct resp *w)
+{
+	const char *text = json_get_str(r->json, "text");
+	const char *level = json_get_str(r->json, "level");
+	if (!level)
+		level = "info";
+	if (strcmp(level, "info") && strcmp(level, "warning"))
+		return req_fail(r, ERR_BAD_FIELD, "level", "级别只能是 info 或 warning");
+	char at[32];
+	json_t *ev = json_pack("{s:s,s:s,s:s,s:s}", "text", text, "level", level, "by",
+			       r->who->name ? r->who->name : r->who->username, "at",
+			       time_iso(time_now_ms(), at));
+	char *msg = ev ? json_dump_arena(ev, r->arena) : NULL;
+	json_decref(ev);
+	if (!msg)
+		return ERR_NOMEM;
+	enum err e = audit_record(r->srv, r, "system.announce", NULL, msg);
+	if (e)
+		return e;
+	e = event_bus_publish(r->srv->bus, "system:announcements", msg);
+	if (e)
+		return e;
+	resp_json(w, 200, json_pack("{s:b}", "ok", 1));
+	return ERR_OK;
+}
+
 static const struct route routes[] = {
 	{"GET", "/healthz", healthz, NULL, ROUTE_PUBLIC, NULL},
 	{"GET", "/readyz", readyz, NULL, ROUTE_PUBLIC, NULL},
 	{"GET", "/metrics", metrics, NULL, ROUTE_PUBLIC, NULL},
 	{"GET", "/api/v1/system/info", info, NULL, 0, NULL},
+	{"POST", "/api/v1/system/announcements", announce, "system.config", 0, announce_body},
 };
 
 const struct module system_module = {

@@ -1,48 +1,27 @@
 // A window clerk signs in through the browser, sees the console, and signs out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer } from './server.mjs';
-
-const require = createRequire(join(ROOT, 'web/package.json'));
-const { chromium } = require('playwright-core');
+import { startServer } from './server.mjs';
+import { launchBrowser } from './browser.mjs';
 
 const CLERK = { username: 'clerk', password: 'Clerk@2026demo' };
 
 describe('login', () => {
   let server;
-  let profile;
   let browser;
   let page;
 
   before(async () => {
     server = await startServer();
-    profile = await mkdtemp(join(tmpdir(), 'shouli-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      locale: 'zh-CN',
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
-    page = browser.pages()[0] || (await browser.newPage());
+    browser = await launchBrowser();
+    page = browser.page;
   });
 
   after(async () => {
     await browser?.close();
     await server?.stop();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   async function fillLogin(username, password) {
