@@ -373,6 +373,27 @@ describe('auth', () => {
     assert.equal(sysadmin.status, 403, 'the system administrator is not the auditor');
   });
 
+  test('the auditor verifies the chain over the API; a tampered entry is named', async () => {
+    const aud = await loginAs(url, DEMO.auditor);
+    const ok = await aud.get('/api/v1/admin/audit/verify');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.intact, true);
+    assert.ok(ok.body.checked > 10);
+    const clerk = await loginAs(url, DEMO.clerk);
+    assert.equal((await clerk.get('/api/v1/admin/audit/verify')).status, 403);
+
+    const victim = Number(sql(srv, "SELECT MIN(id) FROM audit_log WHERE action = 'auth.login.ok'"));
+    const original = sql(srv, `SELECT detail FROM audit_log WHERE id = ${victim}`);
+    sql(srv, `UPDATE audit_log SET detail = 'forged' WHERE id = ${victim}`);
+    const bad = await aud.get('/api/v1/admin/audit/verify');
+    assert.equal(bad.body.intact, false);
+    assert.equal(bad.body.first_bad_id, victim);
+    assert.match(bad.body.message, /\p{Script=Han}/u);
+    const restore = original === '' ? 'NULL' : `'${original.replaceAll("'", "''")}'`;
+    sql(srv, `UPDATE audit_log SET detail = ${restore} WHERE id = ${victim}`);
+    assert.equal((await aud.get('/api/v1/admin/audit/verify')).body.intact, true);
+  });
+
   test('repeated failures from one address are rate limited (429)', async () => {
     let limited = null;
     for (let i = 0; i < 12 && !limited; i++) {
