@@ -16,6 +16,24 @@ json_t *json_arena_own(struct arena *a, json_t *v)
 	return v;
 }
 
+/* jansson's own text is English: say what is wrong in the clerk's language. */
+static const char *parse_problem(const json_error_t *jerr)
+{
+	switch (json_error_code(jerr)) {
+	case json_error_duplicate_key: return "请求体 JSON 含有重复的字段";
+	case json_error_null_character: return "请求体 JSON 的字符串中不能含有空字符（\\u0000）";
+	case json_error_invalid_utf8: return "请求包含非法的 UTF-8 编码";
+	case json_error_premature_end_of_input: return "请求体 JSON 不完整";
+	case json_error_end_of_input_expected: return "请求体 JSON 结束后还有多余内容";
+	case json_error_numeric_overflow: return "请求体 JSON 中的数字超出范围";
+	case json_error_item_not_found:
+	case json_error_wrong_type:
+	case json_error_invalid_syntax:
+	case json_error_invalid_format:
+	default: return "请求体不是合法的 JSON";
+	}
+}
+
 enum err json_parse(const char *p, size_t n, json_t **out, struct arena *a, struct errinfo *ei)
 {
 	*out = NULL;
@@ -33,14 +51,9 @@ enum err json_parse(const char *p, size_t n, json_t **out, struct arena *a, stru
 		if (ei) {
 			ei->code = ERR_BAD_JSON;
 			ei->field = NULL;
-			if (json_error_code(&jerr) == json_error_duplicate_key)
-				ei->msg = a ? arena_printf(a, "请求体 JSON 含有重复的字段（第 %d 行第 %d 列）",
-							  jerr.line, jerr.column)
-					    : NULL;
-			else
-				ei->msg = a ? arena_printf(a, "请求体不是合法的 JSON（第 %d 行第 %d 列：%s）",
-							  jerr.line, jerr.column, jerr.text)
-					    : NULL;
+			ei->msg = a ? arena_printf(a, "%s（第 %d 行第 %d 列）", parse_problem(&jerr),
+						  jerr.line, jerr.column)
+				    : NULL;
 		}
 		return ERR_BAD_JSON;
 	}
