@@ -98,8 +98,10 @@ enum err auth_admin_create_org(struct server *srv, const char *code, const char 
 
 /* Demo data (serve --demo on a new data directory): the Shanghai organisation tree (the city,
  * its 16 districts, two streets with one 社区事务受理服务中心 each in 徐汇 and 浦东) and one user
- * per built-in role with the documented passwords (not expired, no forced change). The
- * logins are printed to report (may be NULL). Does nothing when user "admin" already exists. */
+ * per built-in role with the documented passwords (not expired, no forced change) and a
+ * made-up phone and ID number, sealed (left out, with a warning, when the keyring has no
+ * active data key). The logins are printed to report (may be NULL). Does nothing when user
+ * "admin" already exists. */
 enum err auth_seed_demo(struct server *srv, FILE *report);
 
 #endif

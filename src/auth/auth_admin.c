@@ -7,6 +7,7 @@
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "sensitive/sensitive.h"
 
 void auth_actor_entry(const struct actor *act, struct audit_entry *e)
 {
@@ -157,6 +158,90 @@ static bool name_valid(const char *s)
 	return true;
 }
 
+/* ---- staff contact data ---- */
+
+enum err auth_contact_check(struct arena *a, const char *field, const char *value,
+                            const char **norm, struct errinfo *ei)
+{
+	bool phone = !strcmp(field, "phone");
+	*norm = NULL;
+	if (!value)
+		return ERR_OK;
+	const char *v = sensitive_normalize(phone ? "users.phone" : "users.id_number", value, a);
+	if (!v)
+		return ERR_NOMEM; /* the HTTP layer has already refused invalid UTF-8 */
+	if (!*v)
+		return ERR_OK;
+	/* The messages never repeat the value: they end up in logs and screenshots. */
+	if (phone && !sensitive_phone_valid(v))
+		return auth_fail(ei, a, ERR_BAD_FIELD, field, "手机号码应为 11 位中国大陆手机号码");
+	if (!phone && !sensitive_id_number_valid(v))
+		return auth_fail(ei, a, ERR_BAD_FIELD, field,
+		                 "身份证号码不正确：应为 18 位，出生日期有效，且末位校验码正确");
+	*norm = v;
+	return ERR_OK;
+}
+
+enum err auth_contact_seal(struct server *srv, struct arena *a, const char *field,
+                           const char *value, struct sealed_field *out, struct errinfo *ei)
+{
+	const char *norm;
+	memset(out, 0, sizeof(*out));
+	enum err e = auth_contact_check(a, field, value, &norm, ei);
+	if (e || !norm)
+		return e;
+	const char *column = !strcmp(field, "phone") ? "users.phone" : "users.id_number";
+	e = sensitive_seal(srv->keys, column, norm, a, &out->blob, &out->n, &out->bidx);
+	if (e)
+		log_error("auth.contact", "cannot seal %s (%s)", column, err_code(e));
+	return e;
+}
+
+/* Parameters for one sealed column: a blob and its index, or two NULLs. */
+static void bind_sealed(struct db_val *v, const struct sealed_field *f)
+{
+	memset(v, 0, 2 * sizeof(*v));
+	if (!f->blob) {
+		v[0].type = v[1].type = DB_NULL;
+		return;
+	}
+	v[0].type = DB_BLOB;
+	v[0].p = f->blob;
+	v[0].n = f->n;
+	v[1].type = DB_TEXT;
+	v[1].p = f->bidx;
+	v[1].n = strlen(f->bidx);
+}
+
+enum err auth_contact_store(struct db_conn *c, struct arena *a, int64_t uid,
+                            const struct sealed_field *phone, const struct sealed_field *id_number)
+{
+	struct db_val v[5];
+	int n = 0;
+	const char *sql;
+	if (phone && id_number)
+		sql = "UPDATE users SET phone_enc = ?, phone_bidx = ?, id_number_enc = ?,"
+		      " id_number_bidx = ? WHERE id = ?";
+	else if (phone)
+		sql = "UPDATE users SET phone_enc = ?, phone_bidx = ? WHERE id = ?";
+	else if (id_number)
+		sql = "UPDATE users SET id_number_enc = ?, id_number_bidx = ? WHERE id = ?";
+	else
+		return ERR_OK;
+	if (phone) {
+		bind_sealed(v + n, phone);
+		n += 2;
+	}
+	if (id_number) {
+		bind_sealed(v + n, id_number);
+		n += 2;
+	}
+	memset(&v[n], 0, sizeof(v[n]));
+	v[n].type = DB_INT;
+	v[n].i = uid;
+	return db_execv(c, a, NULL, sql, v, n + 1);
+}
+
 /* JSON array of codes, for audit details (new reference). */
 static json_t *codes_array(const char **codes, int n)
 {
@@ -182,6 +267,10 @@ enum err auth_user_create(struct server *srv, struct arena *a, const struct acto
 		return auth_fail(ei, a, ERR_BAD_FIELD, "name", "姓名不能为空，且不超过 64 个字符");
 	if (auth_password_check(spec->username, spec->password, msg, sizeof(msg)))
 		return auth_fail(ei, a, ERR_PASSWORD_POLICY, "password", "%s", msg);
+	struct sealed_field phone, id_number;
+	if ((e = auth_contact_seal(srv, a, "phone", spec->phone, &phone, ei)) ||
+	    (e = auth_contact_seal(srv, a, "id_number", spec->id_number, &id_number, ei)))
+		return e;
 	int64_t *role_ids = arena_zalloc(a, (size_t)(spec->nroles + 1) * sizeof(int64_t));
 	char *hash = hash_password(srv, a, spec->password);
 	if (!role_ids || !hash)
@@ -214,6 +303,9 @@ enum err auth_user_create(struct server *srv, struct arena *a, const struct acto
 		e = auth_fail(ei, a, ERR_EXISTS, "username", "用户名“%s”已存在", spec->username);
 	if (e)
 		goto out;
+	if ((phone.blob || id_number.blob) &&
+	    (e = auth_contact_store(c, a, *user_id, &phone, &id_number)))
+		goto out;
 	struct audit_entry ae = {
 	    .action = "admin.user.create",
 	    .target = arena_printf(a, "user:%lld", (long long)*user_id),
@@ -221,6 +313,11 @@ enum err auth_user_create(struct server *srv, struct arena *a, const struct acto
 	json_t *d =
 	    json_pack("{ss ss ss so}", "username", spec->username, "name", spec->name, "org",
 	              spec->org_code, "roles", codes_array(spec->roles, spec->nroles));
+	/* That a contact value was recorded, never the value (it is personal data). */
+	if (phone.blob)
+		json_object_set_new(d, "phone", json_string("set"));
+	if (id_number.blob)
+		json_object_set_new(d, "id_number", json_string("set"));
 	ae.detail = json_dump_arena(json_arena_own(a, d), a);
 	auth_actor_entry(act, &ae);
 	if ((e = audit_append(c, a, &ae)))

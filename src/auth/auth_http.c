@@ -9,6 +9,7 @@
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "sensitive/sensitive.h"
 
 /* Turn an errinfo from the shared logic into the request's error. */
 static enum err fail_ei(struct req *r, enum err e, const struct errinfo *ei)
@@ -417,30 +418,75 @@ enum err auth_h_password(struct req *r, struct resp *w)
 
 /* ---- GET /api/v1/admin/users ---- */
 
-/* Users in the caller's scope (only_id > 0: just that one) as JSON objects. */
-static enum err load_users(struct req *r, struct db_conn *c, int64_t only_id, int64_t limit,
-                           int64_t offset, json_t **out, struct integrity_issue **issues)
+/* Which users load_users returns: one id, or a page optionally narrowed by blind index. */
+struct user_filter {
+	int64_t only_id; /* > 0: just this user */
+	const char *phone_bidx, *id_number_bidx;
+	int64_t limit, offset;
+};
+
+/* The masked display form of a sealed contact column (NULL when not set, or when the blob
+ * does not open: that is logged, and the list still answers). */
+static const char *contact_masked(struct req *r, const struct db_rows *us, int row, int col,
+                                  const char *column, const char *kind)
+{
+	const struct db_val *v = db_cell(us, row, col);
+	const char *plain = NULL;
+	if (v->type == DB_NULL)
+		return NULL;
+	enum err e = sensitive_open(r->srv->keys, column, v->p, v->n, r->arena, &plain);
+	if (e) {
+		log_error("security.integrity", "%s of user %lld does not decrypt (%s)", column,
+		          (long long)db_int(us, row, 0), err_code(e));
+		return NULL;
+	}
+	return sensitive_mask(kind, plain, r->arena);
+}
+
+/* Users in the caller's scope that match f, as JSON objects. */
+static enum err load_users(struct req *r, struct db_conn *c, const struct user_filter *f,
+                           json_t **out, struct integrity_issue **issues)
 {
 	struct server *srv = r->srv;
 	struct db_rows *us = NULL, *rs = NULL;
-	struct buf canon;
+	struct db_val p[5];
+	int np = 0;
+	struct buf canon, sql;
 	buf_init(&canon, 1024);
+	buf_init(&sql, 1024);
 	const char *scope = auth_scope_like(r->who, r->arena);
 	int64_t now = time_now_ms();
 	enum err e;
-	if (only_id > 0)
-		e = db_exec(c, r->arena, &us,
-		            "SELECT u.id, u.username, u.name, u.status, u.locked_until, o.name,"
-		            " o.code FROM users u JOIN orgs o ON o.id = u.org_id"
-		            " WHERE o.path LIKE ? AND u.id = ?",
-		            "si", scope, only_id);
-	else
-		e = db_exec(c, r->arena, &us,
-		            "SELECT u.id, u.username, u.name, u.status, u.locked_until, o.name,"
-		            " o.code FROM users u JOIN orgs o ON o.id = u.org_id"
-		            " WHERE o.path LIKE ? ORDER BY u.id LIMIT ? OFFSET ?",
-		            "sii", scope, limit, offset);
-	if (e)
+	memset(p, 0, sizeof(p));
+	if ((e = buf_puts(&sql, "SELECT u.id, u.username, u.name, u.status, u.locked_until, o.name,"
+	                        " o.code, u.phone_enc, u.id_number_enc FROM users u"
+	                        " JOIN orgs o ON o.id = u.org_id WHERE o.path LIKE ?")))
+		goto out;
+	p[np].type = scope ? DB_TEXT : DB_NULL;
+	p[np].p = scope;
+	p[np++].n = scope ? strlen(scope) : 0;
+	if (f->only_id > 0) {
+		e = buf_puts(&sql, " AND u.id = ?");
+		p[np].type = DB_INT;
+		p[np++].i = f->only_id;
+	}
+	/* Lookups compare blind indexes: the plaintext is never in the database. */
+	if (!e && f->phone_bidx) {
+		e = buf_puts(&sql, " AND u.phone_bidx = ?");
+		p[np].type = DB_TEXT;
+		p[np].p = f->phone_bidx;
+		p[np++].n = strlen(f->phone_bidx);
+	}
+	if (!e && f->id_number_bidx) {
+		e = buf_puts(&sql, " AND u.id_number_bidx = ?");
+		p[np].type = DB_TEXT;
+		p[np].p = f->id_number_bidx;
+		p[np++].n = strlen(f->id_number_bidx);
+	}
+	if (!e)
+		e = buf_printf(&sql, " ORDER BY u.id LIMIT %lld OFFSET %lld", (long long)f->limit,
+		               (long long)f->offset);
+	if (e || (e = db_execv(c, r->arena, &us, sql.p, p, np)))
 		goto out;
 	json_t *arr = json_arena_own(r->arena, json_array());
 	*out = arr;
@@ -488,17 +534,42 @@ static enum err load_users(struct req *r, struct db_conn *c, int64_t only_id, in
 			json_array_append_new(names, json_string(name));
 		}
 		const char *status = db_text(us, i, 3);
+		/* Contact data leaves the server masked only; nobody reads it back whole. */
+		const char *phone = contact_masked(r, us, i, 7, "users.phone", "phone");
+		const char *idn = contact_masked(r, us, i, 8, "users.id_number", "id_number");
 		json_array_append_new(
 		    arr,
-		    json_pack("{sI ss ss so so ss ss sb sb}", "id", (json_int_t)uid, "username",
-		              db_text(us, i, 1), "name", db_text(us, i, 2), "roles", codes,
-		              "role_names", names, "org_name", db_text(us, i, 5), "org_code",
+		    json_pack("{sI ss ss so so ss ss sb sb ss? ss?}", "id", (json_int_t)uid,
+		              "username", db_text(us, i, 1), "name", db_text(us, i, 2), "roles",
+		              codes, "role_names", names, "org_name", db_text(us, i, 5), "org_code",
 		              db_text(us, i, 6), "locked", db_int(us, i, 4) > now, "disabled",
-		              !status || strcmp(status, "active") != 0));
+		              !status || strcmp(status, "active") != 0, "phone_masked", phone,
+		              "id_number_masked", idn));
 	}
 out:
+	buf_release(&sql);
 	buf_release(&canon);
 	return e;
+}
+
+/* ?<field>=<value> of the list: *bidx is the blind index to look for (left NULL when the
+ * parameter is absent). A malformed value is a bad request rather than an empty result. */
+static enum err lookup_of(struct req *r, const char *field, const char **bidx)
+{
+	struct errinfo ei = {0};
+	const char *norm = NULL;
+	const char *q = req_query(r, field);
+	if (!q)
+		return ERR_OK;
+	enum err e = auth_contact_check(r->arena, field, q, &norm, &ei);
+	if (e)
+		return fail_ei(r, e, &ei);
+	if (!norm)
+		return req_fail(r, ERR_BAD_FIELD, field, "查询条件不能为空");
+	*bidx = sensitive_bidx(r->srv->keys,
+	                       !strcmp(field, "phone") ? "users.phone" : "users.id_number", norm,
+	                       r->arena);
+	return *bidx ? ERR_OK : ERR_NOMEM;
 }
 
 static enum err h_users_list(struct req *r, struct resp *w)
@@ -506,14 +577,16 @@ static enum err h_users_list(struct req *r, struct resp *w)
 	struct db_conn *c = NULL;
 	struct integrity_issue *issues = NULL;
 	json_t *users = NULL;
-	int64_t limit, offset;
+	struct user_filter f = {0};
 	enum err e;
-	if ((e = req_query_int(r, "limit", 1, 1000, 200, &limit)) ||
-	    (e = req_query_int(r, "offset", 0, INT32_MAX, 0, &offset)))
+	if ((e = req_query_int(r, "limit", 1, 1000, 200, &f.limit)) ||
+	    (e = req_query_int(r, "offset", 0, INT32_MAX, 0, &f.offset)) ||
+	    (e = lookup_of(r, "phone", &f.phone_bidx)) ||
+	    (e = lookup_of(r, "id_number", &f.id_number_bidx)))
 		return e;
 	if ((e = db_acquire(r->srv->db, AUTH_DB_WAIT_MS, &c)))
 		return e;
-	e = load_users(r, c, 0, limit, offset, &users, &issues);
+	e = load_users(r, c, &f, &users, &issues);
 	db_release(c);
 	auth_report_issues(r->srv, r, issues);
 	if (e)
@@ -530,6 +603,8 @@ static const struct json_field user_create_body[] = {
     {"org_code", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 32, "所属机构"},
     {"roles", JF_ARRAY, JF_REQUIRED, 1, 16, "角色"},
     {"password", JF_STRING, JF_REQUIRED, 1, 256, "初始密码"},
+    {"phone", JF_STRING, JF_NULLABLE, 0, 32, "手机号码"},
+    {"id_number", JF_STRING, JF_NULLABLE, 0, 32, "身份证号码"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -556,10 +631,11 @@ static enum err respond_user(struct req *r, struct resp *w, int status, int64_t 
 	struct db_conn *c = NULL;
 	struct integrity_issue *issues = NULL;
 	json_t *users = NULL;
+	struct user_filter f = {.only_id = user_id, .limit = 1};
 	enum err e = db_acquire(r->srv->db, AUTH_DB_WAIT_MS, &c);
 	if (e)
 		return e;
-	e = load_users(r, c, user_id, 1, 0, &users, &issues);
+	e = load_users(r, c, &f, &users, &issues);
 	db_release(c);
 	auth_report_issues(r->srv, r, issues);
 	if (e)
@@ -579,6 +655,8 @@ static enum err h_users_create(struct req *r, struct resp *w)
 	    .org_code = json_get_str(r->json, "org_code"),
 	    .password = json_get_str(r->json, "password"),
 	    .must_change = true,
+	    .phone = json_get_str(r->json, "phone"),
+	    .id_number = json_get_str(r->json, "id_number"),
 	};
 	enum err e = roles_of(r, &spec.roles, &spec.nroles);
 	if (e)
@@ -597,8 +675,27 @@ static const struct json_field user_patch_body[] = {
     {"disabled", JF_BOOL, 0, 0, 0, "停用"},
     {"unlock", JF_BOOL, 0, 0, 0, "解除锁定"},
     {"roles", JF_ARRAY, 0, 1, 16, "角色"},
+    /* null or "" clears the value */
+    {"phone", JF_STRING, JF_NULLABLE, 0, 32, "手机号码"},
+    {"id_number", JF_STRING, JF_NULLABLE, 0, 32, "身份证号码"},
     {NULL, 0, 0, 0, 0, NULL},
 };
+
+/* The audit detail of a change: the request body with the contact values replaced by
+ * what happened to them ("changed" or "cleared"), so no personal data enters the log. */
+static const char *patch_detail(struct req *r, const struct sealed_field *phone,
+                                const struct sealed_field *id_number)
+{
+	json_t *d = json_arena_own(r->arena, json_deep_copy(r->json));
+	if (!d)
+		return NULL;
+	if (phone)
+		json_object_set_new(d, "phone", json_string(phone->blob ? "changed" : "cleared"));
+	if (id_number)
+		json_object_set_new(d, "id_number",
+		                    json_string(id_number->blob ? "changed" : "cleared"));
+	return json_dump_arena(d, r->arena);
+}
 
 static enum err h_users_patch(struct req *r, struct resp *w)
 {
@@ -618,8 +715,17 @@ static enum err h_users_patch(struct req *r, struct resp *w)
 	json_t *dis = json_object_get(r->json, "disabled");
 	bool unlock = json_get_bool(r->json, "unlock", false);
 	bool has_roles = json_object_get(r->json, "roles") != NULL;
-	if (!name && !dis && !unlock && !has_roles)
+	struct sealed_field phone = {0}, id_number = {0};
+	bool has_phone = json_object_get(r->json, "phone") != NULL;
+	bool has_idn = json_object_get(r->json, "id_number") != NULL;
+	if (!name && !dis && !unlock && !has_roles && !has_phone && !has_idn)
 		return req_fail(r, ERR_BAD_REQUEST, NULL, "没有要修改的内容");
+	if ((has_phone && (e = auth_contact_seal(srv, r->arena, "phone",
+	                                         json_get_str(r->json, "phone"), &phone, &ei))) ||
+	    (has_idn &&
+	     (e = auth_contact_seal(srv, r->arena, "id_number", json_get_str(r->json, "id_number"),
+	                            &id_number, &ei))))
+		return fail_ei(r, e, &ei);
 	if (name && str_trim(str_from(name)).n == 0)
 		return req_fail(r, ERR_BAD_FIELD, "name", "姓名不能为空");
 	if (uid == r->who->user_id && json_is_true(dis))
@@ -682,6 +788,9 @@ static enum err h_users_patch(struct req *r, struct resp *w)
 				goto out;
 		}
 	}
+	if ((e = auth_contact_store(c, r->arena, uid, has_phone ? &phone : NULL,
+	                            has_idn ? &id_number : NULL)))
+		goto out;
 	if ((e = db_exec(c, r->arena, NULL,
 	                 "UPDATE users SET updated_at = ?, version = version + 1 WHERE id = ?",
 	                 "ii", now, uid)))
@@ -689,8 +798,12 @@ static enum err h_users_patch(struct req *r, struct resp *w)
 	struct audit_entry ae = {
 	    .action = "admin.user.update",
 	    .target = arena_printf(r->arena, "user:%lld", (long long)uid),
-	    .detail = r->body,
+	    .detail = patch_detail(r, has_phone ? &phone : NULL, has_idn ? &id_number : NULL),
 	};
+	if (!ae.detail) {
+		e = ERR_NOMEM;
+		goto out;
+	}
 	struct actor act = actor_of(r);
 	auth_actor_entry(&act, &ae);
 	if ((e = audit_append(c, r->arena, &ae)) || (e = db_commit(c)))

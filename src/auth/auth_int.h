@@ -202,7 +202,9 @@ struct user_spec {
 	int nroles;
 	const char *password;
 	bool must_change;
-	bool fresh_password; /* password_changed_at = now (false: keep as given) */
+	bool fresh_password;   /* password_changed_at = now (false: keep as given) */
+	const char *phone;     /* as given; NULL or blank = not set */
+	const char *id_number; /* as given; NULL or blank = not set */
 };
 
 /* The actor of an administrative change: a principal (API) or the operator (CLI, who =
@@ -233,6 +235,30 @@ enum err auth_password_set(struct server *srv, struct arena *a, const struct act
 enum err auth_org_insert(struct db_conn *c, struct arena *a, const char *code, const char *name,
                          const char *level, int64_t parent_id, const char *parent_path, int64_t now,
                          int64_t *id, const char **path);
+
+/* ---- staff contact data: sealed columns users.phone and users.id_number ---- */
+
+/* A contact value ready to store (see src/sensitive/sensitive.h): blob and bidx from the
+ * arena, or both NULL to clear the column. */
+struct sealed_field {
+	const void *blob;
+	size_t n;
+	const char *bidx;
+};
+
+/* Normalise value for field "phone" (mainland mobile) or "id_number" (居民身份证) and check
+ * it. *norm (from a) is the normalised value, or NULL when value is NULL or blank (no
+ * value). ERR_BAD_FIELD with field and a zh-CN message in ei when it is malformed. */
+enum err auth_contact_check(struct arena *a, const char *field, const char *value,
+                            const char **norm, struct errinfo *ei);
+/* auth_contact_check, then seal the value for column "users.<field>"; a missing value gives
+ * a clearing sealed_field. ERR_CONFIG when the keyring has no active data key. */
+enum err auth_contact_seal(struct server *srv, struct arena *a, const char *field,
+                           const char *value, struct sealed_field *out, struct errinfo *ei);
+/* Write the contact columns of user uid inside the caller's transaction; a NULL pointer
+ * leaves that column as it is. */
+enum err auth_contact_store(struct db_conn *c, struct arena *a, int64_t uid,
+                            const struct sealed_field *phone, const struct sealed_field *id_number);
 
 /* ---- helpers ---- */
 
