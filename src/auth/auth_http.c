@@ -9,6 +9,7 @@
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "events/events.h"
 #include "sensitive/sensitive.h"
 
 /* Turn an errinfo from the shared logic into the request's error. */
@@ -182,6 +183,9 @@ static const char *cookie_attrs(void)
 	return "; HttpOnly; SameSite=Strict; Path=/";
 }
 
+static void publish_session_event(struct server *srv, struct req *r, int64_t user_id,
+				  const char *event, int64_t session_id);
+
 static enum err h_login(struct req *r, struct resp *w)
 {
 	struct server *srv = r->srv;
@@ -303,12 +307,29 @@ static enum err h_login(struct req *r, struct resp *w)
 	            arena_printf(r->arena, AUTH_COOKIE "=%s%s", tok_hex, cookie_attrs()));
 	resp_json(w, 200, body);
 	log_info("auth.login", "user %s signed in (session %lld)", username, (long long)session_id);
+	publish_session_event(srv, r, u.id, "login", session_id);
 out:
 	crypto_wipe(tok_hex, sizeof(tok_hex));
 	if (c)
 		db_release(c);
 	auth_report_issues(srv, r, issues);
 	return e;
+}
+
+/* Tell the user's other open pages (topic user:<id>:session) that the account signed in
+ * elsewhere or signed out, so a clerk notices a session they did not start. */
+static void publish_session_event(struct server *srv, struct req *r, int64_t user_id,
+				  const char *event, int64_t session_id)
+{
+	char topic[48], at[32];
+	snprintf(topic, sizeof(topic), "user:%lld:session", (long long)user_id);
+	json_t *ev = json_pack("{ss sI ss ss}", "event", event, "session", (json_int_t)session_id,
+			       "ip", r->client_ip ? r->client_ip : "", "at",
+			       time_iso(time_now_ms(), at));
+	char *text = ev ? json_dump_arena(ev, r->arena) : NULL;
+	json_decref(ev);
+	if (text && srv->bus)
+		event_bus_publish(srv->bus, topic, text);
 }
 
 /* ---- GET /api/v1/auth/me ---- */
