@@ -26,10 +26,12 @@ run() {
   if "$@" 2>&1 | tee "$LOGDIR/$name.log"; then
     echo "=== $name: ok ($((SECONDS - t0)) s)"
     passed=$((passed + 1))
+    return 0
   else
     echo "=== $name: FAILED ($((SECONDS - t0)) s; log in $LOGDIR/$name.log)"
     failed=$((failed + 1))
     failures+=("$name")
+    return 1
   fi
 }
 

@@ -3,6 +3,7 @@
  * synchronous=FULL so that a commit is on disk when it returns. */
 #include <assert.h>
 #include <sqlite3.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "db/db_int.h"
@@ -64,7 +65,18 @@ static enum err conn_open(struct db *db, struct db_conn *c, char *msg, size_t ms
 	}
 	sqlite3_extended_result_codes(h, 1);
 	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
-	rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL", wal_cb, &wal, &err);
+	/* Switching a new file to WAL takes an exclusive lock, and SQLite may answer BUSY at
+	 * once (without the busy handler) when other connections open the same new file at the
+	 * same moment: retry for a while. */
+	for (int tries = 0;; tries++) {
+		rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL", wal_cb, &wal, &err);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries == 250)
+			break;
+		sqlite3_free(err);
+		err = NULL;
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
 	if (rc == SQLITE_OK && !wal)
 		rc = SQLITE_ERROR;
 	if (rc == SQLITE_OK)

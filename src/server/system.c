@@ -107,7 +107,7 @@ static enum err info(struct req *r, struct resp *w)
 static const struct json_field announce_body[] = {
 	{"text", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 500, "公告内容"},
 	{"level", JF_STRING, 0, 0, 16, "级别"},
-	{NULL},
+	{.name = NULL},
 };
 
 static enum err announce(struct req *r, struct resp *w)
