@@ -98,14 +98,14 @@ static enum err h_audit_verify(struct req *r, struct resp *w)
 	resp_json(w, 200, body);
 	char detail[96];
 	snprintf(detail, sizeof(detail), "{\"intact\":%s,\"checked\":%lld}",
-		 e == ERR_OK ? "true" : "false", (long long)checked);
+	         e == ERR_OK ? "true" : "false", (long long)checked);
 	audit_record(r->srv, r, "audit.verify", "audit_log", detail);
 	return ERR_OK;
 }
 
 static const struct route audit_routes[] = {
-	{"GET", "/api/v1/admin/audit", h_audit_list, "audit.read", 0, NULL},
-	{"GET", "/api/v1/admin/audit/verify", h_audit_verify, "audit.read", ROUTE_SLOW, NULL},
+    {"GET", "/api/v1/admin/audit", h_audit_list, "audit.read", 0, NULL},
+    {"GET", "/api/v1/admin/audit/verify", h_audit_verify, "audit.read", ROUTE_SLOW, NULL},
 };
 
 const struct module audit_module = {

@@ -184,7 +184,7 @@ static const char *cookie_attrs(void)
 }
 
 static void publish_session_event(struct server *srv, struct req *r, int64_t user_id,
-				  const char *event, int64_t session_id);
+                                  const char *event, int64_t session_id);
 
 static enum err h_login(struct req *r, struct resp *w)
 {
@@ -319,13 +319,13 @@ out:
 /* Tell the user's other open pages (topic user:<id>:session) that the account signed in
  * elsewhere or signed out, so a clerk notices a session they did not start. */
 static void publish_session_event(struct server *srv, struct req *r, int64_t user_id,
-				  const char *event, int64_t session_id)
+                                  const char *event, int64_t session_id)
 {
 	char topic[48], at[32];
 	snprintf(topic, sizeof(topic), "user:%lld:session", (long long)user_id);
-	json_t *ev = json_pack("{ss sI ss ss}", "event", event, "session", (json_int_t)session_id,
-			       "ip", r->client_ip ? r->client_ip : "", "at",
-			       time_iso(time_now_ms(), at));
+	json_t *ev =
+	    json_pack("{ss sI ss ss}", "event", event, "session", (json_int_t)session_id, "ip",
+	              r->client_ip ? r->client_ip : "", "at", time_iso(time_now_ms(), at));
 	char *text = ev ? json_dump_arena(ev, r->arena) : NULL;
 	json_decref(ev);
 	if (text && srv->bus)

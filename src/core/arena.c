@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN 16
+#define ALIGN     16
 #define BLOCK_MIN 8192
 
 struct arena_block {

@@ -19,8 +19,8 @@ struct arena_cleanup;
 struct arena {
 	struct arena_block *head;
 	struct arena_cleanup *cleanups;
-	size_t used;  /* bytes handed out, for the cap and for metrics */
-	size_t cap;   /* 0 = unlimited */
+	size_t used; /* bytes handed out, for the cap and for metrics */
+	size_t cap;  /* 0 = unlimited */
 };
 
 /* Initialise an empty arena; cap is the byte limit (0 for none). Allocates nothing yet. */

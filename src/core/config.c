@@ -18,33 +18,42 @@ static const struct key {
 	const char *def;
 	int64_t min, max;
 } keys[] = {
-#define S(n, d) {#n, C_STR, offsetof(struct config, n), d, 0, 0}
-#define I(n, d, lo, hi) {#n, C_INT, offsetof(struct config, n), #d, lo, hi}
-#define B(n, d) {#n, C_BOOL, offsetof(struct config, n), #d, 0, 1}
-	S(bind, "127.0.0.1"),
-	I(port, 8080, 0, 65535),
-	S(data_dir, "data"),
-	S(db, ""),
-	S(web_dir, "web/dist"),
-	B(demo, 0),
-	S(log_level, "info"),
-	I(threads, 4, 1, 256),
-	I(workers, 4, 1, 256),
-	I(db_pool, 8, 1, 512),
-	I(body_max, 1048576, 1024, 1073741824),
-	I(upload_max, 33554432, 1024, 4294967296),
-	I(conn_limit, 20000, 16, 1000000),
-	I(conn_memory, 16384, 4096, 1048576),
-	I(session_idle_s, 1800, 60, 86400),
-	I(session_abs_s, 43200, 300, 604800),
-	I(pbkdf2_iter, 20000, 1000, 10000000),
-	I(login_max_fail, 5, 1, 100),
-	I(lockout_s, 900, 1, 86400),
-	I(password_max_age_days, 90, 0, 3650),
-	I(ws_max, 20000, 1, 1000000),
-	I(ws_queue_max, 262144, 1024, 67108864),
-	S(modules, ""),
-	B(with_sim, 0),
+#define S(n, d)                                                                                    \
+	{                                                                                          \
+#n, C_STR, offsetof(struct config, n), d, 0, 0                                     \
+	}
+#define I(n, d, lo, hi)                                                                            \
+	{                                                                                          \
+#n, C_INT, offsetof(struct config, n), #d, lo, hi                                  \
+	}
+#define B(n, d)                                                                                    \
+	{                                                                                          \
+#n, C_BOOL, offsetof(struct config, n), #d, 0, 1                                   \
+	}
+    S(bind, "127.0.0.1"),
+    I(port, 8080, 0, 65535),
+    S(data_dir, "data"),
+    S(db, ""),
+    S(web_dir, "web/dist"),
+    B(demo, 0),
+    S(log_level, "info"),
+    I(threads, 4, 1, 256),
+    I(workers, 4, 1, 256),
+    I(db_pool, 8, 1, 512),
+    I(body_max, 1048576, 1024, 1073741824),
+    I(upload_max, 33554432, 1024, 4294967296),
+    I(conn_limit, 20000, 16, 1000000),
+    I(conn_memory, 16384, 4096, 1048576),
+    I(session_idle_s, 1800, 60, 86400),
+    I(session_abs_s, 43200, 300, 604800),
+    I(pbkdf2_iter, 20000, 1000, 10000000),
+    I(login_max_fail, 5, 1, 100),
+    I(lockout_s, 900, 1, 86400),
+    I(password_max_age_days, 90, 0, 3650),
+    I(ws_max, 20000, 1, 1000000),
+    I(ws_queue_max, 262144, 1024, 67108864),
+    S(modules, ""),
+    B(with_sim, 0),
 #undef S
 #undef I
 #undef B
@@ -70,7 +79,7 @@ static const struct key *find_key(const char *name, size_t n)
 }
 
 static enum err set_key(struct config *c, const struct key *k, const char *value, char *msg,
-			size_t msgsz)
+                        size_t msgsz)
 {
 	void *field = (char *)c + k->off;
 	switch (k->type) {
@@ -85,8 +94,8 @@ static enum err set_key(struct config *c, const struct key *k, const char *value
 	case C_INT: {
 		int64_t v;
 		if (!cstr_to_i64(value, k->min, k->max, &v)) {
-			snprintf(msg, msgsz, "config %s: '%s' is not a whole number in %lld..%lld", k->name,
-				 value, (long long)k->min, (long long)k->max);
+			snprintf(msg, msgsz, "config %s: '%s' is not a whole number in %lld..%lld",
+			         k->name, value, (long long)k->min, (long long)k->max);
 			return ERR_CONFIG;
 		}
 		*(int64_t *)field = v;
@@ -97,11 +106,11 @@ static enum err set_key(struct config *c, const struct key *k, const char *value
 		    !strcmp(value, "on"))
 			*(bool *)field = true;
 		else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
-			 !strcmp(value, "off"))
+		         !strcmp(value, "off"))
 			*(bool *)field = false;
 		else {
-			snprintf(msg, msgsz, "config %s: '%s' is not a boolean (true/false)", k->name,
-				 value);
+			snprintf(msg, msgsz, "config %s: '%s' is not a boolean (true/false)",
+			         k->name, value);
 			return ERR_CONFIG;
 		}
 		return ERR_OK;
@@ -138,7 +147,7 @@ enum err config_set(struct config *c, const char *key, const char *value, char *
 }
 
 enum err config_load_file(struct config *c, const char *path, bool required, char *msg,
-			  size_t msgsz)
+                          size_t msgsz)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -199,7 +208,8 @@ enum err config_load_env(struct config *c, char **envp, char *msg, size_t msgsz)
 			continue;
 		const struct key *k = find_key(key, n);
 		if (!k)
-			continue; /* other SHOULI_* variables (e.g. SHOULI_BIN in tests) are not ours */
+			continue; /* other SHOULI_* variables (e.g. SHOULI_BIN in tests) are not
+			             ours */
 		enum err err = set_key(c, k, eq + 1, msg, msgsz);
 		if (err)
 			return err;
@@ -225,7 +235,7 @@ static const char *peek_flag(int argc, char **argv, const char *name)
 }
 
 enum err config_resolve(struct config *c, int argc, char **argv, char **envp, char **rest,
-			int *nrest, char *msg, size_t msgsz)
+                        int *nrest, char *msg, size_t msgsz)
 {
 	enum err e;
 	const char *file = peek_flag(argc, argv, "config");
@@ -276,8 +286,9 @@ enum err config_resolve(struct config *c, int argc, char **argv, char **envp, ch
 			continue;
 		}
 		/* --data is the documented short form of data_dir. */
-		const struct key *k = (n == 4 && !strncmp(name, "data", 4)) ? find_key("data_dir", 8)
-									 : find_key(name, n);
+		const struct key *k = (n == 4 && !strncmp(name, "data", 4))
+		                          ? find_key("data_dir", 8)
+		                          : find_key(name, n);
 		if (!k) {
 			snprintf(msg, msgsz, "unknown option '--%.*s'", (int)n, name);
 			return ERR_CONFIG;

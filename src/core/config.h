@@ -30,13 +30,13 @@ struct config {
 	int64_t conn_memory; /* per-connection memory limit, bytes */
 	int64_t session_idle_s;
 	int64_t session_abs_s;
-	int64_t pbkdf2_iter;  /* password hashing cost */
-	int64_t login_max_fail;  /* failures before lockout */
-	int64_t lockout_s;       /* lockout duration */
+	int64_t pbkdf2_iter;    /* password hashing cost */
+	int64_t login_max_fail; /* failures before lockout */
+	int64_t lockout_s;      /* lockout duration */
 	int64_t password_max_age_days;
-	int64_t ws_max;          /* most WebSocket connections */
-	int64_t ws_queue_max;    /* per-connection send queue cap, bytes */
-	char *modules;           /* comma list; empty = all */
+	int64_t ws_max;       /* most WebSocket connections */
+	int64_t ws_queue_max; /* per-connection send queue cap, bytes */
+	char *modules;        /* comma list; empty = all */
 	bool with_sim;
 };
 
@@ -49,7 +49,8 @@ void config_release(struct config *c);
 enum err config_set(struct config *c, const char *key, const char *value, char *msg, size_t msgsz);
 
 /* Load a config file into c. A missing file is an error only when required. */
-enum err config_load_file(struct config *c, const char *path, bool required, char *msg, size_t msgsz);
+enum err config_load_file(struct config *c, const char *path, bool required, char *msg,
+                          size_t msgsz);
 /* Apply SHOULI_* variables from envp (NULL-terminated, as environ). */
 enum err config_load_env(struct config *c, char **envp, char *msg, size_t msgsz);
 
@@ -57,6 +58,6 @@ enum err config_load_env(struct config *c, char **envp, char *msg, size_t msgsz)
  * Positional arguments are returned in *rest (argv order, pointers into argv) and counted in
  * *nrest; pass rest = NULL to reject them. */
 enum err config_resolve(struct config *c, int argc, char **argv, char **envp, char **rest,
-			int *nrest, char *msg, size_t msgsz);
+                        int *nrest, char *msg, size_t msgsz);
 
 #endif

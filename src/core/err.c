@@ -6,7 +6,7 @@ static const struct {
 	const char *msg;
 } table[] = {
 #define ERR_ROW(name, status, code, msg) {status, code, msg},
-	FOR_EACH_ERR(ERR_ROW)
+    FOR_EACH_ERR(ERR_ROW)
 #undef ERR_ROW
 };
 

@@ -13,8 +13,8 @@ enum err id_random(void *p, size_t n);
 enum err id_random_hex(char *out, size_t nbytes);
 
 struct trace_ctx {
-	char trace_id[33]; /* 32 hex */
-	char span_id[17];  /* 16 hex: this process's span */
+	char trace_id[33];  /* 32 hex */
+	char span_id[17];   /* 16 hex: this process's span */
 	char parent_id[17]; /* caller's span from traceparent, "" when none */
 };
 

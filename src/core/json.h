@@ -36,8 +36,8 @@ struct json_field {
 	const char *name;
 	enum json_ftype type;
 	unsigned flags;
-	int64_t min, max; /* JF_STRING: length in characters (max 0 = 1000); JF_INT: value range
-			     (min == max == 0: any); JF_ARRAY: element count (max 0 = 1000) */
+	int64_t min, max;  /* JF_STRING: length in characters (max 0 = 1000); JF_INT: value range
+	                      (min == max == 0: any); JF_ARRAY: element count (max 0 = 1000) */
 	const char *label; /* zh-CN name of the field for messages, e.g. "用户名" */
 };
 
@@ -45,7 +45,7 @@ struct json_field {
  * the table are an error. The first problem found is returned with ei->field set to the
  * member name and ei->msg a zh-CN sentence allocated from a. */
 enum err json_check(const json_t *obj, const struct json_field *fields, bool closed,
-		    struct arena *a, struct errinfo *ei);
+                    struct arena *a, struct errinfo *ei);
 
 /* Accessors that tolerate absence: NULL / def when the member is missing or not of the
  * expected type. */

@@ -53,14 +53,14 @@ void log_event(enum log_level lvl, const char *event, json_t *fields, const char
 	struct buf b;
 	buf_init(&b, 64 * 1024);
 	buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", time_iso(time_now_ms(), ts),
-		   level_names[lvl]);
+	           level_names[lvl]);
 	buf_json_escape(&b, event, strlen(event));
 	buf_puts(&b, "\",\"msg\":\"");
 	buf_json_escape(&b, msg, strlen(msg));
 	buf_putc(&b, '"');
 	if (cur_trace)
 		buf_printf(&b, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", cur_trace->trace_id,
-			   cur_trace->span_id);
+		           cur_trace->span_id);
 	if (fields) {
 		char *extra = json_dumps(fields, JSON_COMPACT | JSON_ENSURE_ASCII);
 		/* Splice the members of the object in: drop its braces. */

@@ -23,11 +23,11 @@ const struct trace_ctx *log_trace(void);
 /* Write one line. fields (may be NULL) is an object whose members are added to the line;
  * the reference is stolen. */
 void log_event(enum log_level lvl, const char *event, json_t *fields, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #define log_debug(event, ...) log_event(LOG_DEBUG, event, NULL, __VA_ARGS__)
-#define log_info(event, ...) log_event(LOG_INFO, event, NULL, __VA_ARGS__)
-#define log_warn(event, ...) log_event(LOG_WARN, event, NULL, __VA_ARGS__)
+#define log_info(event, ...)  log_event(LOG_INFO, event, NULL, __VA_ARGS__)
+#define log_warn(event, ...)  log_event(LOG_WARN, event, NULL, __VA_ARGS__)
 #define log_error(event, ...) log_event(LOG_ERROR, event, NULL, __VA_ARGS__)
 
 #endif

@@ -15,7 +15,7 @@ struct str {
 };
 
 #define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
-#define STR_NULL ((struct str){NULL, 0})
+#define STR_NULL   ((struct str){NULL, 0})
 
 static inline struct str str_from(const char *s)
 {

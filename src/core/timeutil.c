@@ -25,8 +25,9 @@ char *time_iso(int64_t ms, char out[32])
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	unsigned year = (unsigned)(tm.tm_year + 1900) % 10000u;
-	snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u+08:00", year, (unsigned)tm.tm_mon % 12u + 1,
-		 (unsigned)tm.tm_mday % 32u, (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u,
-		 (unsigned)tm.tm_sec % 61u, (unsigned)(ms % 1000));
+	snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03u+08:00", year,
+	         (unsigned)tm.tm_mon % 12u + 1, (unsigned)tm.tm_mday % 32u,
+	         (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u, (unsigned)tm.tm_sec % 61u,
+	         (unsigned)(ms % 1000));
 	return out;
 }

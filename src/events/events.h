@@ -36,8 +36,7 @@ struct event_bus_ops {
 	const char *name; /* "local", "pg" */
 	/* Send (topic, json) to the subscribers of every node; local delivery happens through
 	 * event_bus_deliver(bus, ...), now or later. Both strings are borrowed for the call. */
-	enum err (*publish)(void *impl, struct event_bus *bus, const char *topic,
-			    const char *json);
+	enum err (*publish)(void *impl, struct event_bus *bus, const char *topic, const char *json);
 	/* Stop the backend (join its listener: no event_bus_deliver after this returns) and
 	 * free impl. May be NULL. */
 	void (*destroy)(void *impl);
@@ -52,8 +51,7 @@ typedef void (*event_bus_fn)(void *ctx, const char *topic, const char *json);
 enum err event_bus_create(struct event_bus **out);
 /* A bus over another backend; the bus owns impl from here on (ops->destroy frees it, also
  * when this call fails). ops is borrowed (static). */
-enum err event_bus_create_with(const struct event_bus_ops *ops, void *impl,
-			       struct event_bus **out);
+enum err event_bus_create_with(const struct event_bus_ops *ops, void *impl, struct event_bus **out);
 /* Stop the backend, then free the bus. No call may run concurrently. NULL is a no-op. */
 void event_bus_destroy(struct event_bus *bus);
 
@@ -61,7 +59,7 @@ void event_bus_destroy(struct event_bus *bus);
  * "" matches everything; end the prefix with ':' to match whole segments). The prefix is
  * copied. The same (prefix, fn, ctx) may be added twice and is then called twice. */
 enum err event_bus_subscribe(struct event_bus *bus, const char *topic_prefix, event_bus_fn fn,
-			     void *ctx);
+                             void *ctx);
 /* Remove every subscription of (fn, ctx). When it returns, fn is not running for them and
  * will not be called again. ERR_NOT_FOUND when there was none. */
 enum err event_bus_unsubscribe(struct event_bus *bus, event_bus_fn fn, void *ctx);

@@ -23,9 +23,10 @@ struct req;
 struct resp;
 
 /* Route flags */
-#define ROUTE_PUBLIC 1u  /* no session required */
-#define ROUTE_SLOW 2u    /* runs on the worker pool (PDF, OCR, reports): never stalls the I/O threads */
-#define ROUTE_RAW 4u     /* body is not JSON (uploads): cap is upload_max, req->json stays NULL */
+#define ROUTE_PUBLIC 1u /* no session required */
+#define ROUTE_SLOW                                                                                 \
+	2u /* runs on the worker pool (PDF, OCR, reports): never stalls the I/O threads */
+#define ROUTE_RAW     4u /* body is not JSON (uploads): cap is upload_max, req->json stays NULL */
 #define ROUTE_NO_CSRF 8u /* unsafe method accepted without the CSRF header (login only) */
 
 typedef enum err (*http_handler)(struct req *r, struct resp *w);
@@ -34,10 +35,10 @@ struct route {
 	const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
 	const char *pattern; /* "/api/v1/users/{id}": literal segments and {name} parameters */
 	http_handler handler;
-	const char *perm;    /* permission required (e.g. "user.manage"); NULL = any logged-in user */
+	const char *perm; /* permission required (e.g. "user.manage"); NULL = any logged-in user */
 	unsigned flags;
 	const struct json_field *body; /* closed schema of the JSON body; NULL = no body accepted
-					 (unless ROUTE_RAW) */
+	                                 (unless ROUTE_RAW) */
 };
 
 #define HTTP_MAX_PARAMS 8
@@ -48,14 +49,15 @@ struct principal {
 	int64_t user_id;
 	const char *username;
 	const char *name;
-	const char *session_id;  /* opaque, for logout */
+	const char *session_id; /* opaque, for logout */
 	const char *csrf_token;
 	const char *const *perms; /* sorted ascending, nperms entries */
 	int nperms;
-	int64_t org_id;           /* the user's organisation (data scope root) */
-	const char *scope_level;  /* "city" | "district" | "street" | "centre" */
-	const char *scope_code;   /* the organisation's code, e.g. "310104" */
-	const char *scope_path;   /* materialised path of org ids, e.g. "/1/3/12/", for scope checks */
+	int64_t org_id;          /* the user's organisation (data scope root) */
+	const char *scope_level; /* "city" | "district" | "street" | "centre" */
+	const char *scope_code;  /* the organisation's code, e.g. "310104" */
+	const char
+	    *scope_path; /* materialised path of org ids, e.g. "/1/3/12/", for scope checks */
 	bool password_expired;
 };
 
@@ -64,18 +66,18 @@ struct req {
 	struct server *srv;
 	const struct route *route;
 	const char *method;
-	const char *path;    /* percent-decoded path without the query */
+	const char *path; /* percent-decoded path without the query */
 	const char *client_ip;
 	struct trace_ctx trace;
 	int nparams;
 	const char *param_name[HTTP_MAX_PARAMS];
 	const char *param_value[HTTP_MAX_PARAMS];
-	const char *body;    /* raw body (NUL-terminated copy), body_len bytes; NULL when none */
+	const char *body; /* raw body (NUL-terminated copy), body_len bytes; NULL when none */
 	size_t body_len;
-	json_t *json;        /* parsed, schema-checked JSON body; owned by the arena */
+	json_t *json;          /* parsed, schema-checked JSON body; owned by the arena */
 	struct principal *who; /* NULL when not logged in */
-	struct errinfo err;  /* set by req_fail */
-	void *impl;          /* the HTTP layer's per-request state */
+	struct errinfo err;    /* set by req_fail */
+	void *impl;            /* the HTTP layer's per-request state */
 };
 
 /* Path parameter {name} of the matched route; NULL if absent. */
@@ -91,18 +93,18 @@ bool req_has_perm(const struct req *r, const char *perm);
 /* Record a failure with a field and a zh-CN message (printf format, may be NULL for the
  * default message) and return code, so handlers can write `return req_fail(...)`. */
 enum err req_fail(struct req *r, enum err code, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Integer query parameter with range check: absent → def; present but not a whole number in
  * [min,max] → ERR_BAD_FIELD recorded on r. */
 enum err req_query_int(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
-		       int64_t *out);
+                       int64_t *out);
 
 #define RESP_MAX_HEADERS 12
 
 struct resp {
-	int status;            /* 0 = 200 */
-	json_t *json;          /* JSON body; the layer takes the reference */
-	const void *body;      /* or a raw body (arena or static memory) ... */
+	int status;       /* 0 = 200 */
+	json_t *json;     /* JSON body; the layer takes the reference */
+	const void *body; /* or a raw body (arena or static memory) ... */
 	size_t body_len;
 	const char *content_type; /* ... with its type */
 	int nheaders;
@@ -129,19 +131,19 @@ struct http_hooks {
 	 * finished with it — also when adoption fails. who is the authenticated caller (the
 	 * user id, username and scope fields are set; perms are not). */
 	enum err (*ws_adopt)(void *ctx, const struct principal *who, int fd, const void *pre,
-			     size_t pre_n, void (*done)(void *arg), void *arg);
+	                     size_t pre_n, void (*done)(void *arg), void *arg);
 };
 
 struct http_config {
 	const char *bind;
-	int port;              /* 0 = pick a free port (see http_port) */
+	int port; /* 0 = pick a free port (see http_port) */
 	int threads;
 	int workers;
 	size_t body_max;
 	size_t upload_max;
 	unsigned conn_limit;
 	size_t conn_memory;
-	const char *web_dir;   /* static files; NULL = none */
+	const char *web_dir; /* static files; NULL = none */
 };
 
 struct http_server;

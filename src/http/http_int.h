@@ -36,8 +36,8 @@ enum router_result { ROUTER_MATCH, ROUTER_NO_PATH, ROUTER_NO_METHOD };
  * point into a copy of the path made in a). On ROUTER_NO_METHOD, allow (if not NULL) gets a
  * comma-separated list of the methods that exist for the path (from a). */
 enum router_result router_match(const struct router *rt, const char *method, const char *path,
-				struct arena *a, struct compiled_route **out, int *nparams,
-				const char **names, const char **values, const char **allow);
+                                struct arena *a, struct compiled_route **out, int *nparams,
+                                const char **names, const char **values, const char **allow);
 
 /* Per-status metrics keyed by (route index, status) */
 struct status_counter {

@@ -151,7 +151,7 @@ enum err req_fail(struct req *r, enum err code, const char *field, const char *f
 }
 
 enum err req_query_int(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
-		       int64_t *out)
+                       int64_t *out)
 {
 	const char *v = req_query(r, name);
 	if (!v) {
@@ -159,8 +159,8 @@ enum err req_query_int(struct req *r, const char *name, int64_t min, int64_t max
 		return ERR_OK;
 	}
 	if (!cstr_to_i64(v, min, max, out))
-		return req_fail(r, ERR_BAD_FIELD, name, "参数“%s”应为 %lld 到 %lld 之间的整数", name,
-				(long long)min, (long long)max);
+		return req_fail(r, ERR_BAD_FIELD, name, "参数“%s”应为 %lld 到 %lld 之间的整数",
+		                name, (long long)min, (long long)max);
 	return ERR_OK;
 }
 
@@ -237,7 +237,7 @@ static void label_escape(struct buf *out, const char *s)
 enum err http_metrics(struct http_server *h, struct buf *out)
 {
 	buf_puts(out, "# HELP shouli_http_requests_total HTTP requests by route and status.\n"
-		      "# TYPE shouli_http_requests_total counter\n");
+	              "# TYPE shouli_http_requests_total counter\n");
 	pthread_mutex_lock(&h->mlock);
 	for (size_t i = 0; i < h->ncounters; i++) {
 		const struct status_counter *c = &h->counters[i];
@@ -249,11 +249,11 @@ enum err http_metrics(struct http_server *h, struct buf *out)
 		buf_printf(out, "shouli_http_requests_total{method=\"%s\",route=\"", method);
 		label_escape(out, pattern);
 		buf_printf(out, "\",status=\"%d\"} %llu\n", c->status,
-			   (unsigned long long)atomic_load(&c->count));
+		           (unsigned long long)atomic_load(&c->count));
 	}
 	pthread_mutex_unlock(&h->mlock);
 	buf_puts(out, "# HELP shouli_http_request_duration_seconds Handler latency by route.\n"
-		      "# TYPE shouli_http_request_duration_seconds histogram\n");
+	              "# TYPE shouli_http_request_duration_seconds histogram\n");
 	for (size_t k = 0; k < h->rt.n; k++) {
 		struct compiled_route *cr = &h->rt.routes[k];
 		uint64_t count = atomic_load(&cr->lat_count);
@@ -262,30 +262,32 @@ enum err http_metrics(struct http_server *h, struct buf *out)
 		uint64_t cum = 0;
 		for (size_t b = 0; b <= NBOUNDS; b++) {
 			cum += atomic_load(&cr->lat_bucket[b]);
-			buf_printf(out, "shouli_http_request_duration_seconds_bucket{method=\"%s\",route=\"",
-				   cr->route->method);
+			buf_printf(
+			    out,
+			    "shouli_http_request_duration_seconds_bucket{method=\"%s\",route=\"",
+			    cr->route->method);
 			label_escape(out, cr->route->pattern);
 			if (b < NBOUNDS)
 				buf_printf(out, "\",le=\"%g\"} %llu\n", lat_bounds_ms[b] / 1000.0,
-					   (unsigned long long)cum);
+				           (unsigned long long)cum);
 			else
 				buf_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 		}
 		buf_printf(out, "shouli_http_request_duration_seconds_sum{method=\"%s\",route=\"",
-			   cr->route->method);
+		           cr->route->method);
 		label_escape(out, cr->route->pattern);
 		buf_printf(out, "\"} %.6f\n", (double)atomic_load(&cr->lat_sum_us) / 1e6);
 		buf_printf(out, "shouli_http_request_duration_seconds_count{method=\"%s\",route=\"",
-			   cr->route->method);
+		           cr->route->method);
 		label_escape(out, cr->route->pattern);
 		buf_printf(out, "\"} %llu\n", (unsigned long long)count);
 	}
 	buf_printf(out,
-		   "# HELP shouli_http_inflight Requests being processed.\n"
-		   "# TYPE shouli_http_inflight gauge\nshouli_http_inflight %d\n"
-		   "# HELP shouli_ws_upgrades_open WebSocket connections handed to the hub.\n"
-		   "# TYPE shouli_ws_upgrades_open gauge\nshouli_ws_upgrades_open %d\n",
-		   atomic_load(&h->inflight), atomic_load(&h->ws_open));
+	           "# HELP shouli_http_inflight Requests being processed.\n"
+	           "# TYPE shouli_http_inflight gauge\nshouli_http_inflight %d\n"
+	           "# HELP shouli_ws_upgrades_open WebSocket connections handed to the hub.\n"
+	           "# TYPE shouli_ws_upgrades_open gauge\nshouli_ws_upgrades_open %d\n",
+	           atomic_load(&h->inflight), atomic_load(&h->ws_open));
 	return ERR_OK;
 }
 
@@ -341,7 +343,7 @@ static enum MHD_Result queue(struct rstate *st)
 		MHD_add_response_header(mr, "Cache-Control", "no-store");
 	} else {
 		mr = MHD_create_response_from_buffer(w->body_len, (void *)(w->body ? w->body : ""),
-						     MHD_RESPMEM_MUST_COPY);
+		                                     MHD_RESPMEM_MUST_COPY);
 		if (!mr)
 			return MHD_NO;
 		if (w->content_type)
@@ -371,7 +373,7 @@ static enum err parse_body(struct rstate *st)
 		for (const struct json_field *f = rt->body; f->name; f++)
 			if (f->flags & JF_REQUIRED)
 				return req_fail(r, ERR_BAD_JSON, NULL,
-						"请求体不能为空，应为 JSON 对象");
+				                "请求体不能为空，应为 JSON 对象");
 		r->json = json_arena_own(r->arena, json_object());
 		return r->json ? ERR_OK : ERR_NOMEM;
 	}
@@ -383,7 +385,7 @@ static enum err parse_body(struct rstate *st)
 		str_cut(str_from(ct), ';', &ctype);
 	if (!ct || !str_case_eq(str_trim(ctype), "application/json"))
 		return req_fail(r, ERR_UNSUPPORTED_MEDIA, NULL,
-				"请求体的内容类型应为 application/json");
+		                "请求体的内容类型应为 application/json");
 	json_t *v = NULL;
 	enum err e = json_parse(r->body, r->body_len, &v, r->arena, &r->err);
 	if (e)
@@ -404,12 +406,12 @@ static enum err run_pipeline(struct rstate *st)
 	if (!(rt->flags & ROUTE_PUBLIC)) {
 		if (!r->who)
 			return auth_err && auth_err != ERR_UNAUTHENTICATED ? auth_err
-									   : ERR_UNAUTHENTICATED;
+			                                                   : ERR_UNAUTHENTICATED;
 		if (rt->perm && !req_has_perm(r, rt->perm))
-			return req_fail(r, ERR_FORBIDDEN, NULL, "没有执行此操作的权限（需要权限 %s）",
-					rt->perm);
+			return req_fail(r, ERR_FORBIDDEN, NULL,
+			                "没有执行此操作的权限（需要权限 %s）", rt->perm);
 	} else if (auth_err && auth_err != ERR_UNAUTHENTICATED && auth_err != ERR_SESSION_EXPIRED &&
-		   auth_err != ERR_PASSWORD_EXPIRED) {
+	           auth_err != ERR_PASSWORD_EXPIRED) {
 		return auth_err;
 	}
 	if (!is_safe(r->method) && !(rt->flags & ROUTE_NO_CSRF) && r->who) {
@@ -420,7 +422,7 @@ static enum err run_pipeline(struct rstate *st)
 	}
 	if (st->too_large)
 		return req_fail(r, ERR_TOO_LARGE, NULL, "请求内容过大（上限 %zu 字节）",
-				(rt->flags & ROUTE_RAW) ? h->cfg.upload_max : h->cfg.body_max);
+		                (rt->flags & ROUTE_RAW) ? h->cfg.upload_max : h->cfg.body_max);
 	if (st->body.len) {
 		r->body = st->body.p;
 		r->body_len = st->body.len;
@@ -503,7 +505,7 @@ static void ws_done(void *arg)
 }
 
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
-		       size_t extra_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+                       size_t extra_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct ws_upgrade *u = cls;
 	struct http_server *h = u->h;
@@ -551,7 +553,7 @@ static enum err ws_handshake(struct req *r, struct resp *w)
 	u->who.nperms = 0;
 	u->who.name = u->who.session_id = u->who.csrf_token = NULL;
 	snprintf(u->scope_path, sizeof(u->scope_path), "%s",
-		 r->who->scope_path ? r->who->scope_path : "");
+	         r->who->scope_path ? r->who->scope_path : "");
 	u->who.scope_level = u->who.scope_code = NULL;
 	u->who.scope_path = u->scope_path;
 	struct MHD_Response *mr = MHD_create_response_for_upgrade(on_upgrade, u);
@@ -582,7 +584,7 @@ static const struct route ws_route = {"GET", "/api/v1/ws", ws_handshake, NULL, 0
 /* ---- libmicrohttpd callbacks ---- */
 
 static struct rstate *rstate_new(struct http_server *h, struct MHD_Connection *conn,
-				 const char *url, const char *method)
+                                 const char *url, const char *method)
 {
 	struct rstate *st = calloc(1, sizeof(*st));
 	if (!st)
@@ -598,19 +600,19 @@ static struct rstate *rstate_new(struct http_server *h, struct MHD_Connection *c
 	st->req.method = arena_strdup(&st->arena, method);
 	st->req.path = arena_strdup(&st->arena, url);
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char ip[INET6_ADDRSTRLEN] = "";
 	if (ci && ci->client_addr) {
 		if (ci->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
-				  sizeof(ip));
+			          sizeof(ip));
 		else if (ci->client_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, ip,
-				  sizeof(ip));
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+			          ip, sizeof(ip));
 	}
 	st->req.client_ip = arena_strdup(&st->arena, ip);
 	trace_start(&st->req.trace,
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"));
+	            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"));
 	return st;
 }
 
@@ -646,15 +648,15 @@ static enum MHD_Result respond_early(struct rstate *st, enum err e)
 static enum MHD_Result serve_static(struct rstate *st)
 {
 	int status = 0;
-	enum MHD_Result ret = http_static_serve(st->conn, st->h->cfg.web_dir, st->req.path,
-						st->req.method, &status);
+	enum MHD_Result ret =
+	    http_static_serve(st->conn, st->h->cfg.web_dir, st->req.path, st->req.method, &status);
 	st->status = status;
 	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
 	struct http_server *h = cls;
 	struct rstate *st = *con_cls;
@@ -669,9 +671,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return respond_early(st, ERR_BAD_UTF8);
 		const char *allow = NULL;
 		struct req *r = &st->req;
-		enum router_result rr = router_match(&h->rt, method, url, &st->arena, &st->cr,
-						     &r->nparams, r->param_name, r->param_value,
-						     &allow);
+		enum router_result rr =
+		    router_match(&h->rt, method, url, &st->arena, &st->cr, &r->nparams,
+		                 r->param_name, r->param_value, &allow);
 		if (rr == ROUTER_MATCH) {
 			st->route_idx = (int)(st->cr - h->rt.routes);
 			r->route = st->cr->route;
@@ -686,9 +688,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* served from the next callback, for keep-alive (see respond_early) */
 			return announces_body(conn) ? serve_static(st) : MHD_YES;
 		}
-		size_t cap = (st->cr->route->flags & ROUTE_RAW) ? h->cfg.upload_max : h->cfg.body_max;
+		size_t cap =
+		    (st->cr->route->flags & ROUTE_RAW) ? h->cfg.upload_max : h->cfg.body_max;
 		buf_init(&st->body, cap);
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		const char *cl =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		int64_t clen;
 		if (cl && cstr_to_i64(cl, 0, INT64_MAX, &clen) && (uint64_t)clen > cap) {
 			req_fail(r, ERR_TOO_LARGE, NULL, "请求内容过大（上限 %zu 字节）", cap);
@@ -727,25 +731,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *h = cls;
 	struct rstate *st = *con_cls;
 	if (!st)
 		return;
 	int64_t ns = (st->upgraded ? st->t1_ns : time_mono_ns()) - st->t0_ns;
-	int status = st->status ? st->status : (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499);
+	int status =
+	    st->status ? st->status : (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499);
 	if (st->route_idx >= 0)
 		observe_latency(&h->rt.routes[st->route_idx], ns);
 	count_status(h, st->route_idx, status);
-	json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s}", "method", st->req.method ? st->req.method : "",
-			      "path", st->req.path ? st->req.path : "", "status", status, "ms",
-			      (double)ns / 1e6, "ip", st->req.client_ip ? st->req.client_ip : "");
+	json_t *f =
+	    json_pack("{s:s,s:s,s:i,s:f,s:s}", "method", st->req.method ? st->req.method : "",
+	              "path", st->req.path ? st->req.path : "", "status", status, "ms",
+	              (double)ns / 1e6, "ip", st->req.client_ip ? st->req.client_ip : "");
 	if (f && st->req.who)
 		json_object_set_new(f, "user", json_string(st->req.who->username));
 	log_set_trace(&st->req.trace);
 	log_event(status >= 500 ? LOG_WARN : LOG_INFO, "http.access", f, "%s %s %d",
-		  st->req.method ? st->req.method : "", st->req.path ? st->req.path : "", status);
+	          st->req.method ? st->req.method : "", st->req.path ? st->req.path : "", status);
 	log_set_trace(NULL);
 	if (st->resp.json)
 		json_decref(st->resp.json);
@@ -788,7 +794,7 @@ enum err http_add_routes(struct http_server *h, const struct route *routes, size
 		enum err e = router_add(&h->rt, &routes[i]);
 		if (e) {
 			log_error("http.route", "bad or duplicate route %s %s", routes[i].method,
-				  routes[i].pattern);
+			          routes[i].pattern);
 			return e;
 		}
 	}
@@ -817,7 +823,7 @@ enum err http_start(struct http_server *h)
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+	                 MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET, h->cfg.bind, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)h->cfg.port);
@@ -839,12 +845,12 @@ enum err http_start(struct http_server *h)
 			return ERR_INTERNAL;
 		}
 	h->d = MHD_start_daemon(
-		flags, (uint16_t)h->cfg.port, NULL, NULL, on_request, h,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads,
-		MHD_OPTION_CONNECTION_LIMIT, h->cfg.conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		h->cfg.conn_memory, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	    flags, (uint16_t)h->cfg.port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+	    h->cfg.conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->cfg.conn_memory,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	    h, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
 	if (!h->d) {
 		log_error("http.start", "cannot listen on %s:%d", h->cfg.bind, h->cfg.port);
 		return ERR_UNAVAILABLE;

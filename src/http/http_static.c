@@ -14,25 +14,25 @@ static const struct {
 	const char *ext;
 	const char *type;
 } types[] = {
-	{".html", "text/html; charset=utf-8"},
-	{".js", "text/javascript; charset=utf-8"},
-	{".mjs", "text/javascript; charset=utf-8"},
-	{".css", "text/css; charset=utf-8"},
-	{".json", "application/json; charset=utf-8"},
-	{".svg", "image/svg+xml"},
-	{".png", "image/png"},
-	{".jpg", "image/jpeg"},
-	{".jpeg", "image/jpeg"},
-	{".gif", "image/gif"},
-	{".webp", "image/webp"},
-	{".ico", "image/x-icon"},
-	{".woff", "font/woff"},
-	{".woff2", "font/woff2"},
-	{".ttf", "font/ttf"},
-	{".txt", "text/plain; charset=utf-8"},
-	{".pdf", "application/pdf"},
-	{".wasm", "application/wasm"},
-	{".map", "application/json; charset=utf-8"},
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".json", "application/json; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".jpg", "image/jpeg"},
+    {".jpeg", "image/jpeg"},
+    {".gif", "image/gif"},
+    {".webp", "image/webp"},
+    {".ico", "image/x-icon"},
+    {".woff", "font/woff"},
+    {".woff2", "font/woff2"},
+    {".ttf", "font/ttf"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".pdf", "application/pdf"},
+    {".wasm", "application/wasm"},
+    {".map", "application/json; charset=utf-8"},
 };
 
 const char *http_content_type(const char *path)
@@ -47,10 +47,10 @@ const char *http_content_type(const char *path)
 }
 
 static enum MHD_Result simple(struct MHD_Connection *conn, unsigned status, const char *text,
-			      const char *location, int *out_status)
+                              const char *location, int *out_status)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
@@ -87,7 +87,7 @@ static bool accepts_gzip(struct MHD_Connection *conn)
 }
 
 enum MHD_Result http_static_serve(struct MHD_Connection *conn, const char *root, const char *url,
-				  const char *method, int *status)
+                                  const char *method, int *status)
 {
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return simple(conn, 405, "Method Not Allowed\n", NULL, status);
@@ -108,7 +108,8 @@ enum MHD_Result http_static_serve(struct MHD_Connection *conn, const char *root,
 		char *loc = NULL;
 		if (asprintf(&loc, "%s/", url) < 0)
 			return MHD_NO;
-		struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+		struct MHD_Response *r =
+		    MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 		if (!r) {
 			free(loc);
 			return MHD_NO;
@@ -142,11 +143,11 @@ enum MHD_Result http_static_serve(struct MHD_Connection *conn, const char *root,
 
 	char etag[64];
 	snprintf(etag, sizeof(etag), "\"%llx-%llx%s\"", (unsigned long long)st.st_size,
-		 (unsigned long long)st.st_mtime, use_gz ? "-gz" : "");
+	         (unsigned long long)st.st_mtime, use_gz ? "-gz" : "");
 	const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
 	const char *cache = html ? "no-cache"
-				 : (strstr(url, "/assets/") ? "public, max-age=31536000, immutable"
-							    : "public, max-age=3600");
+	                         : (strstr(url, "/assets/") ? "public, max-age=31536000, immutable"
+	                                                    : "public, max-age=3600");
 	struct MHD_Response *r;
 	unsigned code = 200;
 	if (inm && strstr(inm, etag)) {
@@ -180,10 +181,10 @@ enum MHD_Result http_static_serve(struct MHD_Connection *conn, const char *root,
 		MHD_add_response_header(r, "X-Frame-Options", "SAMEORIGIN");
 		/* Element Plus sets inline styles and Vant's icon font is a data: URL. */
 		MHD_add_response_header(r, "Content-Security-Policy",
-					"default-src 'self'; style-src 'self' 'unsafe-inline'; "
-					"font-src 'self' data:; img-src 'self' data: blob:; "
-					"media-src 'self' blob: mediastream:; connect-src 'self'; "
-					"frame-ancestors 'self'");
+		                        "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+		                        "font-src 'self' data:; img-src 'self' data: blob:; "
+		                        "media-src 'self' blob: mediastream:; connect-src 'self'; "
+		                        "frame-ancestors 'self'");
 	}
 	*status = (int)code;
 	enum MHD_Result ret = MHD_queue_response(conn, code, r);

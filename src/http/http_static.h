@@ -9,7 +9,7 @@
  * client accepts gzip, SPA fallback to "<entry>/index.html" for unknown paths below an entry
  * page, "/" redirected to "/console/". Only GET and HEAD. *status gets the status sent. */
 enum MHD_Result http_static_serve(struct MHD_Connection *conn, const char *root, const char *url,
-				  const char *method, int *status);
+                                  const char *method, int *status);
 
 /* Content type for a file name (by extension); "application/octet-stream" when unknown. */
 const char *http_content_type(const char *path);

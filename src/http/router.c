@@ -73,7 +73,7 @@ enum err router_add(struct router *rt, const struct route *r)
 		for (int i = 0; i < n && same; i++)
 			same = o->is_param[i] == cr.is_param[i] &&
 			       (cr.is_param[i] || (o->seglen[i] == cr.seglen[i] &&
-						   !memcmp(o->seg[i], cr.seg[i], cr.seglen[i])));
+			                           !memcmp(o->seg[i], cr.seg[i], cr.seglen[i])));
 		if (same)
 			return ERR_CONFIG;
 	}
@@ -110,8 +110,8 @@ static int score(const struct compiled_route *cr, int n, const char **seg, const
 }
 
 enum router_result router_match(const struct router *rt, const char *method, const char *path,
-				struct arena *a, struct compiled_route **out, int *nparams,
-				const char **names, const char **values, const char **allow)
+                                struct arena *a, struct compiled_route **out, int *nparams,
+                                const char **names, const char **values, const char **allow)
 {
 	const char *seg[ROUTER_MAX_SEGS];
 	size_t len[ROUTER_MAX_SEGS];
@@ -144,7 +144,7 @@ enum router_result router_match(const struct router *rt, const char *method, con
 				if (score(&rt->routes[k], n, seg, len) >= 0 &&
 				    !strstr(b.p ? b.p : "", rt->routes[k].route->method))
 					buf_printf(&b, "%s%s", b.len ? ", " : "",
-						   rt->routes[k].route->method);
+					           rt->routes[k].route->method);
 			*allow = arena_strdup(a, b.p ? b.p : "");
 			buf_release(&b);
 		}

@@ -10,14 +10,15 @@ extern char **environ;
 
 static void usage(FILE *f)
 {
-	fputs("usage: shouli <command> [options]\n"
-	      "\n"
-	      "commands:\n"
-	      "  serve    run the application server (--port P --data DIR --db URL --demo ...)\n"
-	      "  admin    operator tasks: migrate, audit verify, user create, user reset-password,\n"
-	      "           org create, keys rotate (see `shouli admin help`)\n"
-	      "  version  print the version\n",
-	      f);
+	fputs(
+	    "usage: shouli <command> [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  serve    run the application server (--port P --data DIR --db URL --demo ...)\n"
+	    "  admin    operator tasks: migrate, audit verify, user create, user reset-password,\n"
+	    "           org create, keys rotate (see `shouli admin help`)\n"
+	    "  version  print the version\n",
+	    f);
 }
 
 int main(int argc, char **argv)

@@ -76,10 +76,11 @@ static enum err load_data_keys(struct server *srv)
 	for (int i = 0; i < rows->nrows; i++) {
 		const struct db_val *w = db_cell(rows, i, 1);
 		e = keyring_add_wrapped(srv->keys, (uint32_t)db_int(rows, i, 0), w->p, w->n,
-					db_int(rows, i, 2) != 0);
+		                        db_int(rows, i, 2) != 0);
 		if (e) {
-			log_error("keys.load", "data key %lld cannot be unwrapped with this master key",
-				  (long long)db_int(rows, i, 0));
+			log_error("keys.load",
+			          "data key %lld cannot be unwrapped with this master key",
+			          (long long)db_int(rows, i, 0));
 			goto out;
 		}
 	}
@@ -89,9 +90,10 @@ static enum err load_data_keys(struct server *srv)
 			goto out;
 		if ((e = db_begin_write(c)))
 			goto out;
-		e = db_exec(c, &a, NULL,
-			    "INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)",
-			    "ibi", (int64_t)id, wrapped.p, wrapped.len, time_now_ms());
+		e = db_exec(
+		    c, &a, NULL,
+		    "INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)",
+		    "ibi", (int64_t)id, wrapped.p, wrapped.len, time_now_ms());
 		if (!e)
 			e = db_commit(c);
 		if (e)
@@ -113,7 +115,7 @@ enum err server_open(struct server *srv, bool create_data_dir)
 	srv->started_ms = time_now_ms();
 	if (create_data_dir && mkdir_p(srv->cfg.data_dir, 0700) != 0) {
 		fprintf(stderr, "shouli: cannot create data directory %s: %s\n", srv->cfg.data_dir,
-			strerror(errno));
+		        strerror(errno));
 		return ERR_IO;
 	}
 	struct stat st;
@@ -184,7 +186,7 @@ static void bus_to_hub(void *ctx, const char *topic, const char *json)
 }
 
 static enum err adopt_ws(void *ctx, const struct principal *who, int fd, const void *pre,
-			 size_t pre_n, void (*done)(void *), void *arg)
+                         size_t pre_n, void (*done)(void *), void *arg)
 {
 	struct server *srv = ctx;
 	ws_scopes_remember(srv->ws_scopes, who->user_id, who->scope_path);
@@ -212,7 +214,7 @@ enum err server_start(struct server *srv, FILE *report)
 			continue;
 		if ((e = m->init(srv))) {
 			log_error("module.init", "module %s failed to start (%s)", m->name,
-				  err_code(e));
+			          err_code(e));
 			return e;
 		}
 	}
@@ -221,11 +223,11 @@ enum err server_start(struct server *srv, FILE *report)
 		return e;
 	}
 	struct ws_hub_config wc = {
-		.max_conns = (int)srv->cfg.ws_max,
-		.queue_max = (size_t)srv->cfg.ws_queue_max,
-		.ping_interval_s = 30,
-		.idle_timeout_s = 90,
-		.max_message = 64 * 1024,
+	    .max_conns = (int)srv->cfg.ws_max,
+	    .queue_max = (size_t)srv->cfg.ws_queue_max,
+	    .ping_interval_s = 30,
+	    .idle_timeout_s = 90,
+	    .max_message = 64 * 1024,
 	};
 	if ((e = ws_scopes_create(&srv->ws_scopes)) || (e = ws_hub_create(&wc, &srv->hub)))
 		return e;
@@ -244,15 +246,15 @@ enum err server_start(struct server *srv, FILE *report)
 	if (stat(web, &st) != 0)
 		log_warn("http.static", "web UI directory %s not found: run `make web`", web);
 	struct http_config hc = {
-		.bind = srv->cfg.bind,
-		.port = (int)srv->cfg.port,
-		.threads = (int)srv->cfg.threads,
-		.workers = (int)srv->cfg.workers,
-		.body_max = (size_t)srv->cfg.body_max,
-		.upload_max = (size_t)srv->cfg.upload_max,
-		.conn_limit = (unsigned)srv->cfg.conn_limit,
-		.conn_memory = (size_t)srv->cfg.conn_memory,
-		.web_dir = web,
+	    .bind = srv->cfg.bind,
+	    .port = (int)srv->cfg.port,
+	    .threads = (int)srv->cfg.threads,
+	    .workers = (int)srv->cfg.workers,
+	    .body_max = (size_t)srv->cfg.body_max,
+	    .upload_max = (size_t)srv->cfg.upload_max,
+	    .conn_limit = (unsigned)srv->cfg.conn_limit,
+	    .conn_memory = (size_t)srv->cfg.conn_memory,
+	    .web_dir = web,
 	};
 	srv->web_dir = web;
 	if ((e = http_create(&hc, srv, &srv->http)))
@@ -261,14 +263,15 @@ enum err server_start(struct server *srv, FILE *report)
 		if (module_enabled(srv, (*mp)->name) && (*mp)->nroutes &&
 		    (e = http_add_routes(srv->http, (*mp)->routes, (*mp)->nroutes)))
 			return e;
-	struct http_hooks hooks = {.ctx = srv, .authenticate = auth_authenticate, .ws_adopt = adopt_ws};
+	struct http_hooks hooks = {
+	    .ctx = srv, .authenticate = auth_authenticate, .ws_adopt = adopt_ws};
 	http_set_hooks(srv->http, &hooks);
 	if ((e = http_start(srv->http)))
 		return e;
-	json_t *f = json_pack("{s:s,s:i,s:s}", "bind", srv->cfg.bind, "port",
-			      http_port(srv->http), "db", db_engine(srv->db));
+	json_t *f = json_pack("{s:s,s:i,s:s}", "bind", srv->cfg.bind, "port", http_port(srv->http),
+	                      "db", db_engine(srv->db));
 	log_event(LOG_INFO, "http.listen", f, "listening on http://%s:%d/", srv->cfg.bind,
-		  http_port(srv->http));
+	          http_port(srv->http));
 	return ERR_OK;
 }
 

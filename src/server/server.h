@@ -22,9 +22,9 @@ struct ws_scopes;
 
 struct server {
 	struct config cfg;
-	char *db_url;          /* resolved database URL */
-	char *migrations_dir;  /* migrations/ (found next to the binary) */
-	char *web_dir;         /* the built web UI */
+	char *db_url;         /* resolved database URL */
+	char *migrations_dir; /* migrations/ (found next to the binary) */
+	char *web_dir;        /* the built web UI */
 	struct db *db;
 	struct keyring *keys;
 	struct http_server *http;

@@ -30,9 +30,9 @@ static enum err readyz(struct req *r, struct resp *w)
 	enum err me = dbe ? dbe : db_pending_migrations(srv->db, srv->migrations_dir, &pending);
 	bool ready = !dbe && !me && pending == 0 && !atomic_load(&srv->stopping);
 	json_t *body = json_pack("{s:s,s:{s:s,s:s},s:i}", "status", ready ? "ready" : "not_ready",
-				 "checks", "database", dbe ? "unreachable" : "ok", "migrations",
-				 me ? "unknown" : (pending ? "pending" : "current"),
-				 "pending_migrations", pending);
+	                         "checks", "database", dbe ? "unreachable" : "ok", "migrations",
+	                         me ? "unknown" : (pending ? "pending" : "current"),
+	                         "pending_migrations", pending);
 	resp_json(w, ready ? 200 : 503, body);
 	return ERR_OK;
 }
@@ -45,47 +45,49 @@ static enum err metrics(struct req *r, struct resp *w)
 	http_metrics(srv->http, &b);
 	struct db_stats ds;
 	db_stats_get(srv->db, &ds);
-	buf_printf(&b,
-		   "# HELP shouli_db_queries_total Statements executed.\n"
-		   "# TYPE shouli_db_queries_total counter\nshouli_db_queries_total %llu\n"
-		   "# HELP shouli_db_errors_total Statements that failed.\n"
-		   "# TYPE shouli_db_errors_total counter\nshouli_db_errors_total %llu\n"
-		   "# HELP shouli_db_busy_total Lock or pool timeouts.\n"
-		   "# TYPE shouli_db_busy_total counter\nshouli_db_busy_total %llu\n"
-		   "# HELP shouli_db_query_seconds_total Time spent in statements.\n"
-		   "# TYPE shouli_db_query_seconds_total counter\nshouli_db_query_seconds_total %.6f\n"
-		   "# HELP shouli_db_pool_connections Connections by state.\n"
-		   "# TYPE shouli_db_pool_connections gauge\n"
-		   "shouli_db_pool_connections{state=\"in_use\"} %d\n"
-		   "shouli_db_pool_connections{state=\"max\"} %d\n",
-		   (unsigned long long)ds.queries, (unsigned long long)ds.errors,
-		   (unsigned long long)ds.busy, (double)ds.query_ns / 1e9, ds.pool_in_use,
-		   ds.pool_size);
+	buf_printf(
+	    &b,
+	    "# HELP shouli_db_queries_total Statements executed.\n"
+	    "# TYPE shouli_db_queries_total counter\nshouli_db_queries_total %llu\n"
+	    "# HELP shouli_db_errors_total Statements that failed.\n"
+	    "# TYPE shouli_db_errors_total counter\nshouli_db_errors_total %llu\n"
+	    "# HELP shouli_db_busy_total Lock or pool timeouts.\n"
+	    "# TYPE shouli_db_busy_total counter\nshouli_db_busy_total %llu\n"
+	    "# HELP shouli_db_query_seconds_total Time spent in statements.\n"
+	    "# TYPE shouli_db_query_seconds_total counter\nshouli_db_query_seconds_total %.6f\n"
+	    "# HELP shouli_db_pool_connections Connections by state.\n"
+	    "# TYPE shouli_db_pool_connections gauge\n"
+	    "shouli_db_pool_connections{state=\"in_use\"} %d\n"
+	    "shouli_db_pool_connections{state=\"max\"} %d\n",
+	    (unsigned long long)ds.queries, (unsigned long long)ds.errors,
+	    (unsigned long long)ds.busy, (double)ds.query_ns / 1e9, ds.pool_in_use, ds.pool_size);
 	if (srv->hub) {
 		struct ws_hub_stats hs;
 		ws_hub_stats_get(srv->hub, &hs);
 		buf_printf(&b,
-			   "# HELP shouli_ws_connections Open WebSocket connections.\n"
-			   "# TYPE shouli_ws_connections gauge\nshouli_ws_connections %llu\n"
-			   "# HELP shouli_ws_subscriptions Topic subscriptions.\n"
-			   "# TYPE shouli_ws_subscriptions gauge\nshouli_ws_subscriptions %llu\n"
-			   "# HELP shouli_ws_messages_out_total Messages sent to clients.\n"
-			   "# TYPE shouli_ws_messages_out_total counter\n"
-			   "shouli_ws_messages_out_total %llu\n"
-			   "# HELP shouli_ws_dropped_slow_total Slow consumers dropped.\n"
-			   "# TYPE shouli_ws_dropped_slow_total counter\n"
-			   "shouli_ws_dropped_slow_total %llu\n",
-			   (unsigned long long)hs.conns, (unsigned long long)hs.subscriptions,
-			   (unsigned long long)hs.messages_out, (unsigned long long)hs.dropped_slow);
+		           "# HELP shouli_ws_connections Open WebSocket connections.\n"
+		           "# TYPE shouli_ws_connections gauge\nshouli_ws_connections %llu\n"
+		           "# HELP shouli_ws_subscriptions Topic subscriptions.\n"
+		           "# TYPE shouli_ws_subscriptions gauge\nshouli_ws_subscriptions %llu\n"
+		           "# HELP shouli_ws_messages_out_total Messages sent to clients.\n"
+		           "# TYPE shouli_ws_messages_out_total counter\n"
+		           "shouli_ws_messages_out_total %llu\n"
+		           "# HELP shouli_ws_dropped_slow_total Slow consumers dropped.\n"
+		           "# TYPE shouli_ws_dropped_slow_total counter\n"
+		           "shouli_ws_dropped_slow_total %llu\n",
+		           (unsigned long long)hs.conns, (unsigned long long)hs.subscriptions,
+		           (unsigned long long)hs.messages_out,
+		           (unsigned long long)hs.dropped_slow);
 	}
 	outbox_metrics(srv->outbox, &b);
 	buf_printf(&b,
-		   "# HELP shouli_build_info Build of this process.\n"
-		   "# TYPE shouli_build_info gauge\n"
-		   "shouli_build_info{version=\"%s\",git=\"%s\",db=\"%s\"} 1\n"
-		   "# HELP shouli_start_time_seconds Process start time.\n"
-		   "# TYPE shouli_start_time_seconds gauge\nshouli_start_time_seconds %lld\n",
-		   SHOULI_VERSION, SHOULI_GIT, db_engine(srv->db), (long long)(srv->started_ms / 1000));
+	           "# HELP shouli_build_info Build of this process.\n"
+	           "# TYPE shouli_build_info gauge\n"
+	           "shouli_build_info{version=\"%s\",git=\"%s\",db=\"%s\"} 1\n"
+	           "# HELP shouli_start_time_seconds Process start time.\n"
+	           "# TYPE shouli_start_time_seconds gauge\nshouli_start_time_seconds %lld\n",
+	           SHOULI_VERSION, SHOULI_GIT, db_engine(srv->db),
+	           (long long)(srv->started_ms / 1000));
 	char *text = arena_memdup(r->arena, b.p ? b.p : "", b.len);
 	w->body = text;
 	w->body_len = text ? b.len : 0;
@@ -97,17 +99,17 @@ static enum err metrics(struct req *r, struct resp *w)
 static enum err info(struct req *r, struct resp *w)
 {
 	resp_json(w, 200,
-		  json_pack("{s:s,s:s,s:s,s:s}", "name", "社区事务受理系统", "version", SHOULI_VERSION,
-			    "git", SHOULI_GIT, "db", db_engine(r->srv->db)));
+	          json_pack("{s:s,s:s,s:s,s:s}", "name", "社区事务受理系统", "version",
+	                    SHOULI_VERSION, "git", SHOULI_GIT, "db", db_engine(r->srv->db)));
 	return ERR_OK;
 }
 
 /* An operator's announcement (maintenance window, outage of a department's system) pushed
  * at once to every signed-in browser over WebSocket (topic system:announcements). */
 static const struct json_field announce_body[] = {
-	{"text", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 500, "公告内容"},
-	{"level", JF_STRING, 0, 0, 16, "级别"},
-	{.name = NULL},
+    {"text", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 500, "公告内容"},
+    {"level", JF_STRING, 0, 0, 16, "级别"},
+    {.name = NULL},
 };
 
 static enum err announce(struct req *r, struct resp *w)
@@ -120,8 +122,8 @@ static enum err announce(struct req *r, struct resp *w)
 		return req_fail(r, ERR_BAD_FIELD, "level", "级别只能是 info 或 warning");
 	char at[32];
 	json_t *ev = json_pack("{s:s,s:s,s:s,s:s}", "text", text, "level", level, "by",
-			       r->who->name ? r->who->name : r->who->username, "at",
-			       time_iso(time_now_ms(), at));
+	                       r->who->name ? r->who->name : r->who->username, "at",
+	                       time_iso(time_now_ms(), at));
 	char *msg = ev ? json_dump_arena(ev, r->arena) : NULL;
 	json_decref(ev);
 	if (!msg)
@@ -137,15 +139,15 @@ static enum err announce(struct req *r, struct resp *w)
 }
 
 static const struct route routes[] = {
-	{"GET", "/healthz", healthz, NULL, ROUTE_PUBLIC, NULL},
-	{"GET", "/readyz", readyz, NULL, ROUTE_PUBLIC, NULL},
-	{"GET", "/metrics", metrics, NULL, ROUTE_PUBLIC, NULL},
-	{"GET", "/api/v1/system/info", info, NULL, 0, NULL},
-	{"POST", "/api/v1/system/announcements", announce, "system.config", 0, announce_body},
+    {"GET", "/healthz", healthz, NULL, ROUTE_PUBLIC, NULL},
+    {"GET", "/readyz", readyz, NULL, ROUTE_PUBLIC, NULL},
+    {"GET", "/metrics", metrics, NULL, ROUTE_PUBLIC, NULL},
+    {"GET", "/api/v1/system/info", info, NULL, 0, NULL},
+    {"POST", "/api/v1/system/announcements", announce, "system.config", 0, announce_body},
 };
 
 const struct module system_module = {
-	.name = "system",
-	.routes = routes,
-	.nroutes = sizeof(routes) / sizeof(routes[0]),
+    .name = "system",
+    .routes = routes,
+    .nroutes = sizeof(routes) / sizeof(routes[0]),
 };
