@@ -14,7 +14,12 @@
 #   CONNS     HTTP keep-alive connections (default 64)
 #   WS_N      WebSocket fan-out clients (default 5000); WS_ROUNDS rounds (default 3)
 #   NO_BUILD  set to skip the build; NO_WRK set to skip wrk
-#   SERVE_ARGS  extra `shouli serve` flags, e.g. "--log-level warn --threads 2"
+#   SERVE_ARGS  extra `shouli serve` flags, e.g. "--log-level warn --threads 2" (split into
+#               words, so no value in it may contain a space)
+#   PG        run on PostgreSQL: a libpq conninfo (keyword form or URI) of a server where the
+#             bench may CREATE DATABASE, e.g. "$SHOULI_TEST_PG" from scripts/pg-test.sh. The
+#             server gets a fresh database (a fresh data directory means a fresh master key,
+#             which cannot read what another run left), dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -41,6 +46,8 @@ fi
 TMP=$(mktemp -d /tmp/shouli-bench.XXXXXX)
 LOG="$TMP/serve.log"
 PID=""
+DB_ARGS=()
+PG_DB=""
 stop_server() {
   [ -n "$PID" ] || return 0
   kill -TERM "$PID" 2>/dev/null || true
@@ -57,17 +64,33 @@ stop_server() {
 }
 cleanup() {
   stop_server
+  if [ -n "$PG_DB" ]; then
+    psql "$PG" -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" ||
+      echo "bench: could not drop database $PG_DB" >&2
+  fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [ -n "${PG:-}" ]; then
+  case "$PG" in postgres://* | postgresql://*) ;; postgres:*) PG=${PG#postgres:} ;; esac
+  PG_DB="shouli_bench_$$_$(date +%s)"
+  psql "$PG" -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE \"$PG_DB\"" >&2
+  # In keyword form the last dbname wins; a URI gets its path replaced.
+  case "$PG" in
+  postgres://* | postgresql://*) pg_url=$(echo "$PG" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$PG_DB#") ;;
+  *) pg_url="$PG dbname=$PG_DB" ;;
+  esac
+  DB_ARGS=(--db "postgres:$pg_url")
+fi
 
 # Port 0: the kernel picks a free port; the server logs it in its http.listen line.
 # The default log level (info) writes an access line per request, as in production.
 # SERVE_ARGS is split into words on purpose.
 # shellcheck disable=SC2086
 "$BUILD/shouli" serve --bind 127.0.0.1 --port 0 --data "$TMP/data" --demo \
-  ${SERVE_ARGS:-} \
+  "${DB_ARGS[@]}" ${SERVE_ARGS:-} \
   >"$TMP/serve.out" 2>"$LOG" &
 PID=$!
 PORT=""
@@ -86,7 +109,7 @@ URL="http://127.0.0.1:$PORT"
 
 echo "# shouli bench — $(git describe --always --dirty 2>/dev/null || echo unknown), $(nproc) CPUs" \
   "($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), build $BUILD"
-echo "# server $URL, data $TMP/data, log $LOG"
+echo "# server $URL, data $TMP/data, log $LOG, db ${PG_DB:+postgres }${PG_DB:-sqlite}"
 echo
 
 "$BUILD/bench_http" -c "$CONNS" -d "$DURATION" "$URL" "$USER_NAME" "$USER_PASSWORD" || true

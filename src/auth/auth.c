@@ -9,6 +9,7 @@
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "events/events.h"
 
 /* ---- built-in permissions and roles ---- */
 
@@ -20,7 +21,8 @@ const struct builtin_perm auth_builtin_perms[] = {
     {"case.accept", "受理办件"},        {"stats.read", "查阅统计报表"},
     {"queue.manage", "管理排队叫号"},   {"queue.call", "窗口叫号"},
     {"ident.read", "读取身份证件信息"}, {"supervise.read", "查阅监管信息"},
-    {"exam.manage", "管理竞赛考试"},    {NULL, NULL},
+    {"exam.manage", "管理竞赛考试"},    {"catalog.edit", "编辑事项目录草稿"},
+    {"catalog.publish", "发布事项目录版本"}, {NULL, NULL},
 };
 
 /* Three-way separation: user management (sysadmin), security administration (secadmin) and
@@ -37,6 +39,7 @@ const struct builtin_role auth_builtin_roles[] = {
      {"case.accept", "case.read", "ident.read", "queue.call", NULL}},
     {"city_supervisor", "市级监管人员", {"stats.read", "supervise.read", NULL}},
     {"exam_admin", "竞赛管理员", {"exam.manage", NULL}},
+    {"catalog_admin", "事项管理员", {"catalog.edit", "catalog.publish", NULL}},
     {NULL, NULL, {NULL}},
 };
 
@@ -75,10 +78,15 @@ bool auth_username_valid(const char *s)
 
 void auth_token_hash(const char *token, char out[65])
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char d[32];
 	crypto_sm3(token, strlen(token), d);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	/* Every request with a session comes here: no printf per byte. */
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = 0;
 }
 
 /* ---- rate limiter ---- */
@@ -309,6 +317,10 @@ enum err auth_state_create(struct server *srv, struct auth_state **out)
 	if ((e = rl_init(&st->addr_fails, AUTH_RL_ADDR_FAILS, AUTH_RL_WINDOW_MS)) ||
 	    (e = rl_init(&st->account_tries, AUTH_RL_ACCOUNT, AUTH_RL_WINDOW_MS)))
 		goto out;
+	if (srv->cfg.session_cache_s > 0 &&
+	    (e = pcache_create(AUTH_CACHE_MAX, srv->cfg.session_cache_s * 1000, AUTH_TOUCH_MS,
+	                       &st->cache)))
+		goto out;
 	/* A hash of a password nobody knows, with the configured cost: unknown usernames are
 	 * verified against it so that they take as long as a wrong password. */
 	unsigned char rnd[16];
@@ -338,6 +350,7 @@ void auth_state_destroy(struct auth_state *st)
 	if (!st)
 		return;
 	free(st->dummy_hash);
+	pcache_destroy(st->cache);
 	rl_release(&st->addr_fails);
 	rl_release(&st->account_tries);
 	if (st->macs.e) {
@@ -461,13 +474,34 @@ static bool token_well_formed(const char *t)
 	return true;
 }
 
+/* Write last_seen = now for the session, conditionally, so that concurrent requests of one
+ * session (here or on another node) write once a minute at most. Takes a connection when *c
+ * is NULL. true when the statement committed. */
+static bool touch_session(struct server *srv, struct db_conn **c, struct arena *a,
+                          int64_t session_id, int64_t now)
+{
+	if (!*c && db_acquire(srv->db, AUTH_DB_WAIT_MS, c))
+		return false;
+	if (db_begin_write(*c))
+		return false;
+	if (db_exec(*c, a, NULL, "UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?",
+	            "iii", now, session_id, now - AUTH_TOUCH_MS) != ERR_OK) {
+		db_rollback(*c);
+		return false;
+	}
+	return db_commit(*c) == ERR_OK;
+}
+
 enum err auth_authenticate(void *ctx, struct req *r)
 {
 	struct server *srv = ctx;
+	struct auth_state *st = srv->auth;
 	struct db_conn *c = NULL;
 	struct integrity_issue *issues = NULL;
 	struct identity id;
 	char th[65];
+	bool cached = false, touch = false;
+	uint64_t epoch = 0;
 	enum err e = ERR_OK;
 
 	const char *tok = req_cookie(r, AUTH_COOKIE);
@@ -477,16 +511,26 @@ enum err auth_authenticate(void *ctx, struct req *r)
 		return ERR_UNAUTHENTICATED;
 	auth_token_hash(tok, th);
 
-	if ((e = db_acquire(srv->db, AUTH_DB_WAIT_MS, &c)))
-		goto out;
-	e = store_session_by_token(srv, c, r->arena, th, &id, &issues);
-	if (e == ERR_NOT_FOUND)
-		e = ERR_UNAUTHENTICATED;
-	if (e)
-		goto out;
+	if (st->cache)
+		cached = pcache_get(st->cache, th, time_now_ms(), r->arena, &id, &touch);
+	if (!cached) {
+		if (st->cache)
+			epoch = pcache_epoch(st->cache);
+		if ((e = db_acquire(srv->db, AUTH_DB_WAIT_MS, &c)))
+			goto out;
+		e = store_session_by_token(srv, c, r->arena, th, &id, &issues);
+		if (e == ERR_NOT_FOUND)
+			e = ERR_UNAUTHENTICATED;
+		if (e)
+			goto out;
+	}
+	/* The same checks on cached times as on loaded ones: a session expires at the same
+	 * moment whether or not it is in the cache. */
 	int64_t now = time_now_ms();
 	if (now - id.last_seen > srv->cfg.session_idle_s * 1000 ||
 	    now - id.created_at > srv->cfg.session_abs_s * 1000) {
+		if (cached)
+			pcache_drop(st->cache, th);
 		e = ERR_SESSION_EXPIRED;
 		goto out;
 	}
@@ -494,31 +538,65 @@ enum err auth_authenticate(void *ctx, struct req *r)
 		e = ERR_UNAUTHENTICATED;
 		goto out;
 	}
-	if (now - id.last_seen >= AUTH_TOUCH_MS) {
-		/* Conditional, so concurrent requests of one session write at most once. */
-		if (db_begin_write(c) == ERR_OK) {
-			if (db_exec(
-			        c, r->arena, NULL,
-			        "UPDATE sessions SET last_seen = ? WHERE id = ? AND last_seen < ?",
-			        "iii", now, id.session_id, now - AUTH_TOUCH_MS) == ERR_OK)
-				db_commit(c);
-			else
-				db_rollback(c);
+	if (cached ? touch : now - id.last_seen >= AUTH_TOUCH_MS) {
+		if (touch_session(srv, &c, r->arena, id.session_id, now)) {
+			id.last_seen = now;
+			if (cached)
+				pcache_set_last_seen(st->cache, th, now);
 		}
 	}
+	if (!cached && st->cache)
+		pcache_put(st->cache, th, &id, epoch, now);
 	bool expired = auth_identity_expired(srv, &id, now);
 	if (expired && !auth_route_allowed_when_expired(r->route)) {
 		e = ERR_PASSWORD_EXPIRED;
 		goto out;
 	}
-	r->who = auth_principal_from(r->arena, &id, expired);
-	if (!r->who)
+	/* The identity stays with the request: GET /api/v1/auth/me answers from it. */
+	struct identity *keep = arena_memdup(r->arena, &id, sizeof(id));
+	r->who = keep ? auth_principal_from(r->arena, keep, expired) : NULL;
+	if (r->who)
+		r->who->ext = keep;
+	else
 		e = ERR_NOMEM;
 out:
 	if (c)
 		db_release(c);
 	auth_report_issues(srv, r, issues);
 	return e;
+}
+
+/* ---- invalidation ---- */
+
+/* A bus subscriber: evict the user named by an "auth:invalidate" event, from this node or
+ * (once the bus crosses nodes) another. */
+static void on_invalidate(void *ctx, const char *topic, const char *json)
+{
+	struct auth_state *st = ctx;
+	if (strcmp(topic, AUTH_INVALIDATE_TOPIC) != 0 || !st->cache)
+		return;
+	json_t *v = json_loads(json, 0, NULL);
+	json_t *uid = json_object_get(v, "user_id");
+	if (json_is_integer(uid))
+		pcache_evict_user(st->cache, (int64_t)json_integer_value(uid));
+	else
+		log_warn("auth.invalidate", "malformed invalidation ignored");
+	json_decref(v);
+}
+
+void auth_invalidate_user(struct server *srv, int64_t user_id)
+{
+	/* Locally first and directly: the effect must not depend on the bus. */
+	if (srv->auth && srv->auth->cache)
+		pcache_evict_user(srv->auth->cache, user_id);
+	if (!srv->bus)
+		return;
+	char msg[48];
+	snprintf(msg, sizeof(msg), "{\"user_id\":%lld}", (long long)user_id);
+	enum err e = event_bus_publish(srv->bus, AUTH_INVALIDATE_TOPIC, msg);
+	if (e)
+		log_warn("auth.invalidate", "cannot publish the invalidation of user %lld: %s",
+		         (long long)user_id, err_code(e));
 }
 
 /* ---- module ---- */
@@ -534,12 +612,26 @@ enum err auth_module_init(struct server *srv)
 		log_error("auth.init", "cannot install the built-in roles: %s", err_code(e));
 		auth_state_destroy(srv->auth);
 		srv->auth = NULL;
+		return e;
+	}
+	if (srv->bus && srv->auth->cache) {
+		if ((e = event_bus_subscribe(srv->bus, AUTH_INVALIDATE_TOPIC, on_invalidate,
+		                             srv->auth))) {
+			log_error("auth.init", "cannot subscribe to %s: %s", AUTH_INVALIDATE_TOPIC,
+			          err_code(e));
+			auth_state_destroy(srv->auth);
+			srv->auth = NULL;
+			return e;
+		}
+		srv->auth->sub_bus = srv->bus;
 	}
 	return e;
 }
 
 void auth_module_release(struct server *srv)
 {
+	if (srv->auth && srv->auth->sub_bus)
+		event_bus_unsubscribe(srv->auth->sub_bus, on_invalidate, srv->auth);
 	auth_state_destroy(srv->auth);
 	srv->auth = NULL;
 }

@@ -45,20 +45,44 @@
 #define AUTH_COOKIE "shouli_sid"
 
 /* The module object listed in src/server/modules.c. Its init creates srv->auth (rate-limit
- * windows, the verified-MAC cache, a dummy password hash) and makes sure the built-in
- * permissions and roles exist with valid MACs; it needs srv->db (migrated) and srv->keys. */
+ * windows, the verified-MAC cache, the principal cache, a dummy password hash), makes sure
+ * the built-in permissions and roles exist with valid MACs, and subscribes to
+ * "auth:invalidate" on srv->bus when there is one; it needs srv->db (migrated) and
+ * srv->keys. */
 extern const struct module auth_module;
 
 /* The authenticate hook (struct http_hooks.authenticate; ctx is the struct server *).
- * Reads the cookie shouli_sid, loads session, user, organisation and permissions, and sets
- * r->who (all strings in r->arena; perms sorted ascending). Returns:
+ * Reads the cookie shouli_sid, loads session, user, organisation and permissions (or takes
+ * them from the principal cache, below), and sets r->who (all strings in r->arena; perms
+ * sorted ascending; r->who->ext is the auth module's own copy of what it loaded, which
+ * GET /api/v1/auth/me answers from). Returns:
  *   ERR_OK with r->who NULL   no cookie (anonymous);
  *   ERR_UNAUTHENTICATED       unknown token, or the user is disabled;
  *   ERR_SESSION_EXPIRED       idle (session_idle_s) or absolute (session_abs_s) timeout;
  *   ERR_PASSWORD_EXPIRED      see above (r->who stays NULL);
  *   ERR_DB..., ERR_NOMEM      failures.
  * Touches sessions.last_seen at most once a minute per session, so the idle timeout is
- * exact to within a minute. */
+ * exact to within a minute.
+ *
+ * Principal cache (config session_cache_s, default 5 s; 0 turns it off). What a request
+ * loaded for a session is kept in memory, keyed by the token hash, for session_cache_s
+ * seconds, so that the requests of a busy session cost no database read. At most
+ * AUTH_CACHE_MAX (10,000) sessions are kept; the oldest are evicted first.
+ *   - Only what passed every check goes in: row MACs verified while loading (a cached
+ *     permission was verified), user active, session within its timeouts.
+ *   - The idle and absolute timeouts and the password expiry are computed on every request
+ *     from the cached times, so a session expires at the same moment cached or not; the
+ *     last_seen write-back stays at most once a minute and updates the cached time too.
+ *   - Sign-out, password change or reset, disabling, unlocking and any change of a user's
+ *     roles or name through this process evict that user's sessions at once, before the
+ *     request that made the change answers; a request that was loading concurrently cannot
+ *     put back what it read before the change.
+ *   - Across nodes (several `shouli serve` on one PostgreSQL database), each of those changes
+ *     is published on the event bus as "auth:invalidate" {"user_id":N} and every node's auth
+ *     module evicts on it, once the bus carries events between nodes (LISTEN/NOTIFY). Until
+ *     then, and for changes made behind the servers' back (SQL, `shouli admin` in another
+ *     process, a tampered row), a node goes on using what it cached for at most
+ *     session_cache_s seconds. */
 enum err auth_authenticate(void *ctx, struct req *r);
 
 /* Is route usable by a session whose password has expired? (me, logout, password.) */

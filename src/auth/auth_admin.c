@@ -393,7 +393,10 @@ enum err auth_password_set(struct server *srv, struct arena *a, const struct act
 	auth_actor_entry(act, &ae);
 	if ((e = audit_append(c, a, &ae)))
 		goto out;
-	e = db_commit(c);
+	/* The old password hash, the lock and the other sessions are gone: so is whatever the
+	 * principal cache holds of this user (must_change, password_changed_at). */
+	if ((e = db_commit(c)) == ERR_OK)
+		auth_invalidate_user(srv, user_id);
 out:
 	if (c)
 		db_release(c);

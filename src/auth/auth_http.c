@@ -338,19 +338,24 @@ enum err auth_h_me(struct req *r, struct resp *w)
 {
 	struct db_conn *c = NULL;
 	struct integrity_issue *issues = NULL;
-	struct identity id;
-	enum err e = db_acquire(r->srv->db, AUTH_DB_WAIT_MS, &c);
-	if (e)
-		return e;
-	e = load_full(r, c, r->who->user_id, &id, &issues);
-	db_release(c);
-	auth_report_issues(r->srv, r, issues);
-	if (e == ERR_NOT_FOUND)
-		e = ERR_UNAUTHENTICATED;
-	if (e)
-		return e;
+	struct identity loaded;
+	/* What auth_authenticate loaded (or found cached) for this very request. */
+	const struct identity *id = r->who->ext;
+	if (!id || id->user_id != r->who->user_id) {
+		enum err e = db_acquire(r->srv->db, AUTH_DB_WAIT_MS, &c);
+		if (e)
+			return e;
+		e = load_full(r, c, r->who->user_id, &loaded, &issues);
+		db_release(c);
+		auth_report_issues(r->srv, r, issues);
+		if (e == ERR_NOT_FOUND)
+			e = ERR_UNAUTHENTICATED;
+		if (e)
+			return e;
+		id = &loaded;
+	}
 	resp_json(w, 200,
-	          json_pack("{so ss sb}", "user", auth_user_json(&id), "csrf_token",
+	          json_pack("{so ss sb}", "user", auth_user_json(id), "csrf_token",
 	                    r->who->csrf_token, "password_expired", r->who->password_expired));
 	return ERR_OK;
 }
@@ -383,6 +388,7 @@ enum err auth_h_logout(struct req *r, struct resp *w)
 	};
 	if ((e = audit_append(c, r->arena, &ae)) || (e = db_commit(c)))
 		goto out;
+	auth_invalidate_user(r->srv, r->who->user_id);
 	resp_header(w, "Set-Cookie", AUTH_COOKIE "=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/");
 	resp_json(w, 200, json_pack("{sb}", "ok", 1));
 out:
@@ -831,6 +837,8 @@ static enum err h_users_patch(struct req *r, struct resp *w)
 		goto out;
 	db_release(c);
 	c = NULL;
+	/* Disabled, unlocked, new roles or a new name: no request may go on with the old. */
+	auth_invalidate_user(srv, uid);
 	e = respond_user(r, w, 200, uid);
 out:
 	if (c)

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 
 struct db_conn;
+struct event_bus;
 struct keyring;
 
 /* ---- limits ---- */
@@ -102,11 +103,18 @@ enum row_verdict auth_row_verify(struct auth_state *st, const struct keyring *kr
 
 /* ---- process state (srv->auth) ---- */
 
+#define AUTH_CACHE_MAX        10000 /* principal cache entries (sessions) */
+#define AUTH_INVALIDATE_TOPIC "auth:invalidate"
+
+struct pcache;
+
 struct auth_state {
 	char *dummy_hash;               /* verified against for unknown users (same time) */
 	struct ratelimit addr_fails;    /* failed logins per client address */
 	struct ratelimit account_tries; /* login and password-change attempts per username */
 	struct mac_cache macs;
+	struct pcache *cache;      /* principal cache; NULL when session_cache_s is 0 */
+	struct event_bus *sub_bus; /* where on_invalidate is subscribed (NULL: nowhere) */
 };
 
 enum err auth_state_create(struct server *srv, struct auth_state **out);
@@ -172,6 +180,52 @@ json_t *auth_user_json(const struct identity *id);
 
 /* SM3 hex of the cookie token, as stored in sessions.token_hash. */
 void auth_token_hash(const char *token, char out[65]);
+
+/* ---- principal cache (auth_cache.c) ----
+ *
+ * What auth_authenticate loaded for a session (struct identity: user, organisation, verified
+ * grants, csrf token, created_at and last_seen), keyed by the session's token hash, for
+ * ttl_ms after it was loaded. Only what passed every check at load time goes in (MACs
+ * verified, user active, session within its timeouts); the timeouts and the password expiry
+ * are checked again on every hit from the cached times. Bounded: the entries are spread over
+ * 16 shards, each holding max_entries / 16 (at least 1), and a full shard evicts the entry it
+ * loaded first. All calls are thread-safe; each locks one shard, except pcache_evict_user
+ * and pcache_count, which visit all 16. */
+
+/* A cache of max_entries (>= 1) with the given TTL (> 0); a hit whose last_seen is touch_ms
+ * old or older elects its caller to write last_seen back. ERR_INVALID, ERR_NOMEM. */
+enum err pcache_create(size_t max_entries, int64_t ttl_ms, int64_t touch_ms, struct pcache **out);
+void pcache_destroy(struct pcache *pc);
+
+/* The invalidation epoch: read it before loading from the database and hand it to
+ * pcache_put, which then refuses to insert when an invalidation happened meanwhile. */
+uint64_t pcache_epoch(struct pcache *pc);
+/* Insert a copy of id under th (64 hex characters), replacing an entry of the same key;
+ * loaded at now. false (nothing inserted) when the epoch moved since `epoch` was read, or
+ * out of memory. */
+bool pcache_put(struct pcache *pc, const char *th, const struct identity *id, uint64_t epoch,
+                int64_t now);
+/* On a hit (an entry younger than the TTL at now), fill *out with a copy whose arrays and
+ * strings live in a and return true; an entry past its TTL is removed and is a miss. *touch
+ * is set on the one hit that should write last_seen back (then call pcache_set_last_seen
+ * when the write succeeded); other hits within a few seconds are not elected again. */
+bool pcache_get(struct pcache *pc, const char *th, int64_t now, struct arena *a,
+                struct identity *out, bool *touch);
+/* Record a last_seen written back to the database (never moves it backwards). */
+void pcache_set_last_seen(struct pcache *pc, const char *th, int64_t last_seen);
+/* Remove the entry of th, if any. */
+void pcache_drop(struct pcache *pc, const char *th);
+/* Remove every entry of user_id and move the epoch on; returns how many were removed. */
+size_t pcache_evict_user(struct pcache *pc, int64_t user_id);
+/* Entries held (including any past their TTL not yet removed). */
+size_t pcache_count(struct pcache *pc);
+
+/* A change to user_id that must reach authentication at once (sign-out, password change or
+ * reset, disabled, unlocked, roles or name changed), called after it has committed: evict
+ * the user from this process's cache and publish "auth:invalidate" {"user_id":N} on the
+ * bus, so that other nodes evict too once the bus crosses nodes. Safe with srv->auth or
+ * srv->bus NULL. */
+void auth_invalidate_user(struct server *srv, int64_t user_id);
 
 /* ---- built-in roles and permissions ---- */
 

@@ -75,6 +75,8 @@ static const struct seed_user seed_users[] = {
      "310101197904300150"},
     {"examadmin", "Exam@2026demo", "周婷", "exam_admin", "310000", "13800001007",
      "310110198802180283"},
+    {"catalog", "Catalog@2026demo", "吴磊", "catalog_admin", "310000", "13800001008",
+     "310112198307140156"},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

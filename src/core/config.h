@@ -30,9 +30,10 @@ struct config {
 	int64_t conn_memory; /* per-connection memory limit, bytes */
 	int64_t session_idle_s;
 	int64_t session_abs_s;
-	int64_t pbkdf2_iter;    /* password hashing cost */
-	int64_t login_max_fail; /* failures before lockout */
-	int64_t lockout_s;      /* lockout duration */
+	int64_t session_cache_s; /* principal cache TTL; 0 = no cache */
+	int64_t pbkdf2_iter;     /* password hashing cost */
+	int64_t login_max_fail;  /* failures before lockout */
+	int64_t lockout_s;       /* lockout duration */
 	int64_t password_max_age_days;
 	int64_t ws_max;       /* most WebSocket connections */
 	int64_t ws_queue_max; /* per-connection send queue cap, bytes */

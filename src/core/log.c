@@ -1,8 +1,11 @@
 #include "core/log.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/timeutil.h"
@@ -18,6 +21,30 @@ void log_setup(enum log_level min, FILE *out)
 {
 	min_level = min;
 	log_out = out;
+	/* Lines go to the descriptor with write(2): whatever stdio still holds must go first. */
+	if (out)
+		fflush(out);
+}
+
+/* All of p[0..n) to fd. A regular file or a pipe may take less than asked (a full disk, a
+ * signal, a non-blocking pipe that is full): carry on from where it stopped rather than
+ * drop the rest of the line. Gives up only on a hard error. */
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pf = {.fd = fd, .events = POLLOUT};
+			poll(&pf, 1, 100);
+		} else {
+			return;
+		}
+	}
 }
 
 int log_level_parse(const char *s)
@@ -72,10 +99,15 @@ void log_event(enum log_level lvl, const char *event, json_t *fields, const char
 		json_decref(fields);
 	}
 	buf_puts(&b, "}\n");
-	FILE *out = log_out ? log_out : stderr;
-	pthread_mutex_lock(&log_lock);
-	fwrite(b.p, 1, b.len, out);
-	fflush(out);
-	pthread_mutex_unlock(&log_lock);
+	/* One write(2) of the whole line, no stdio buffer to flush. The lock keeps lines whole
+	 * when the kernel takes a line in pieces (a file on a full disk, a full non-blocking
+	 * pipe); a line under PIPE_BUF written to a pipe is atomic across processes too. b.p is
+	 * NULL only when the line could not be allocated at all. */
+	if (b.p) {
+		int fd = fileno(log_out ? log_out : stderr);
+		pthread_mutex_lock(&log_lock);
+		write_all(fd, b.p, b.len);
+		pthread_mutex_unlock(&log_lock);
+	}
 	buf_release(&b);
 }

@@ -59,6 +59,10 @@ struct principal {
 	const char
 	    *scope_path; /* materialised path of org ids, e.g. "/1/3/12/", for scope checks */
 	bool password_expired;
+	/* The authenticate hook's own data for this request (the auth module keeps the identity
+	 * it loaded here, so that handlers of its own need not load it again); NULL or
+	 * request-lived memory. Nobody else reads it. */
+	void *ext;
 };
 
 struct req {

@@ -552,6 +552,7 @@ static enum err ws_handshake(struct req *r, struct resp *w)
 	u->who.perms = NULL;
 	u->who.nperms = 0;
 	u->who.name = u->who.session_id = u->who.csrf_token = NULL;
+	u->who.ext = NULL; /* request memory, gone when the hub uses the copy */
 	snprintf(u->scope_path, sizeof(u->scope_path), "%s",
 	         r->who->scope_path ? r->who->scope_path : "");
 	u->who.scope_level = u->who.scope_code = NULL;

@@ -1,23 +1,32 @@
 // Authentication, sessions, permissions, data scope, passwords and the audit trail, as a
 // browser or an operator meets them.
+//
+// The server keeps what it loaded for a session in memory for session_cache_s (5 s by
+// default). The first block runs with that cache on, as in production: every change made
+// through the API (sign-out, password, disabling, roles) must bite at once although the
+// session is cached. Changes made behind the server's back in the database (aging a session,
+// tampering with a row) are seen only when the session is loaded again, so those tests run
+// on a server without the cache (--session-cache-s 0); one more block shows the cache at
+// work, idle timeout included.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEMO, admin, client, loginAs, sql, startServer, uniq } from './lib.mjs';
+import { DEMO, admin, client, loginAs, sleep, sql, startServer, uniq } from './lib.mjs';
 
 const STRONG = 'Strong#Pass2026';
+
+// Make an account through the admin API (it must change its password at first login).
+async function makeUser(adminC, username, org_code, roles, password = STRONG, name = '测试用户') {
+  const r = await adminC.post('/api/v1/admin/users', { username, name, org_code, roles, password });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.user;
+}
 
 describe('auth', () => {
   let srv;
   let url;
   let adminC; // the city-level system administrator
   const run = uniq();
-
-  // Make an account through the admin API (it must change its password at first login).
-  async function createUser(username, org_code, roles, password = STRONG, name = '测试用户') {
-    const r = await adminC.post('/api/v1/admin/users', { username, name, org_code, roles, password });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.user;
-  }
+  const createUser = (...args) => makeUser(adminC, ...args);
 
   before(async () => {
     srv = await startServer();
@@ -108,6 +117,7 @@ describe('auth', () => {
   test('logout ends the session and clears the cookie', async () => {
     const c = await loginAs(url, DEMO.clerk);
     const stolen = c.cookie;
+    assert.equal((await c.get('/api/v1/auth/me')).status, 200, 'the session is now cached');
     const r = await c.post('/api/v1/auth/logout', {});
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, { ok: true });
@@ -124,26 +134,6 @@ describe('auth', () => {
       headers: { Cookie: `shouli_sid=${'ab'.repeat(32)}` },
     });
     assert.equal(forged.status, 401);
-  });
-
-  test('an idle or too old session expires (401 session_expired)', async () => {
-    const idle = await loginAs(url, DEMO.clerk);
-    const old = await loginAs(url, DEMO.clerk);
-    const minutes = (m) => Date.now() - m * 60000;
-    // Defaults: 30 minutes idle, 12 hours absolute.
-    sql(srv, `UPDATE sessions SET last_seen = ${minutes(31)} WHERE csrf_token = '${idle.csrf}'`);
-    sql(srv, `UPDATE sessions SET created_at = ${minutes(12 * 60 + 1)} WHERE csrf_token = '${old.csrf}'`);
-    for (const c of [idle, old]) {
-      const r = await c.get('/api/v1/auth/me');
-      assert.equal(r.status, 401);
-      assert.equal(r.body.error.code, 'session_expired');
-    }
-    // A session in use slides: last_seen moves forward (written at most once a minute).
-    const live = await loginAs(url, DEMO.clerk);
-    sql(srv, `UPDATE sessions SET last_seen = ${minutes(20)} WHERE csrf_token = '${live.csrf}'`);
-    assert.equal((await live.get('/api/v1/auth/me')).status, 200);
-    const seen = Number(sql(srv, `SELECT last_seen FROM sessions WHERE csrf_token = '${live.csrf}'`));
-    assert.ok(seen > minutes(1), 'last_seen was refreshed');
   });
 
   test('an expired password allows only me, logout and the password change', async () => {
@@ -166,26 +156,6 @@ describe('auth', () => {
     const changed = await c.post('/api/v1/auth/password', { old_password: 'Second#2026pw', new_password: 'Third#2026pw' });
     assert.equal(changed.status, 200);
     assert.equal((await c.get('/api/v1/admin/orgs')).status, 200);
-  });
-
-  test('a permission row changed in the database stops granting (integrity MAC)', async () => {
-    const name = `mac_${run}`;
-    await createUser(name, '310104014C1', ['exam_admin']);
-    const c = client(url);
-    await c.login(name, STRONG);
-    await c.post('/api/v1/auth/password', { old_password: STRONG, new_password: 'Macmac#2026x' });
-    assert.deepEqual((await c.get('/api/v1/auth/me')).body.user.permissions, ['exam.manage']);
-    // An intruder with database access hands exam_admin the audit permission, reusing the
-    // MAC of the row that is there.
-    sql(srv, `INSERT INTO role_perms (role_id, perm, mac) SELECT role_id, 'audit.read', mac FROM role_perms
-              WHERE perm = 'exam.manage'`);
-    const me = await c.get('/api/v1/auth/me');
-    assert.deepEqual(me.body.user.permissions, ['exam.manage']);
-    assert.equal((await c.get('/api/v1/admin/audit')).status, 403);
-    const aud = await loginAs(url, DEMO.auditor);
-    const log = await aud.get('/api/v1/admin/audit?action=security.integrity');
-    assert.ok(log.body.entries.some((e) => /role_perms:\d+\/audit\.read/.test(e.target)), JSON.stringify(log.body));
-    sql(srv, `DELETE FROM role_perms WHERE perm = 'audit.read' AND role_id = (SELECT id FROM roles WHERE code = 'exam_admin')`);
   });
 
   test('a clerk may not manage users (403 forbidden)', async () => {
@@ -310,6 +280,8 @@ describe('auth', () => {
       [`X${name}#2026`, /用户名/],
       [STRONG, /最近 5 次/],
     ];
+    const other = await loginAs(url, { username: name, password: STRONG }); // another browser
+    assert.equal((await other.get('/api/v1/auth/me')).status, 200);
     for (const [pw, why] of tries) {
       const r = await c.post('/api/v1/auth/password', { old_password: STRONG, new_password: pw });
       assert.equal(r.status, 422, pw);
@@ -324,6 +296,8 @@ describe('auth', () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.body.password_expired, false);
     assert.equal((await c.get('/api/v1/auth/me')).status, 200, 'the current session survives');
+    assert.equal((await other.get('/api/v1/auth/me')).status, 401, 'the other session ends at once');
+    assert.equal((await c.get('/api/v1/auth/me')).body.password_expired, false);
     assert.equal((await client(url).login(name, STRONG)).status, 401);
     assert.equal((await client(url).login(name, 'Fresh#Pass2026')).status, 200);
     // Back to a password used before: refused by the history.
@@ -336,6 +310,10 @@ describe('auth', () => {
     const name = `dis_${run}`;
     const u = await createUser(name, '310104014C1', ['window_clerk']);
     const c = await loginAs(url, { username: name, password: STRONG });
+    const c2 = await loginAs(url, { username: name, password: STRONG });
+    // Both sessions are in use (and so cached) when the administrator steps in.
+    assert.equal((await c.get('/api/v1/auth/me')).status, 200);
+    assert.equal((await c2.get('/api/v1/auth/me')).status, 200);
     const self = await adminC.patch(`/api/v1/admin/users/${(await adminC.get('/api/v1/auth/me')).body.user.id}`, {
       disabled: true,
     });
@@ -344,9 +322,35 @@ describe('auth', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.user.disabled, true);
     assert.equal((await c.get('/api/v1/auth/me')).status, 401);
+    assert.equal((await c2.get('/api/v1/auth/me')).status, 401);
     const again = await client(url).login(name, STRONG);
     assert.equal(again.status, 403);
     assert.equal(again.body.error.message, '账号已停用');
+  });
+
+  test('a role change takes effect on the next request, granted or taken away', async () => {
+    const name = `role_${run}`;
+    const u = await createUser(name, '310104014C1', ['window_clerk']);
+    const c = await loginAs(url, { username: name, password: STRONG });
+    assert.equal((await c.post('/api/v1/auth/password', { old_password: STRONG, new_password: 'Roles#2026pw' })).status, 200);
+    assert.equal((await c.get('/api/v1/admin/audit')).status, 403);
+    assert.deepEqual((await c.get('/api/v1/auth/me')).body.user.roles, ['window_clerk']);
+
+    assert.equal((await adminC.patch(`/api/v1/admin/users/${u.id}`, { roles: ['auditor'] })).status, 200);
+    const me = await c.get('/api/v1/auth/me');
+    assert.deepEqual(me.body.user.roles, ['auditor']);
+    assert.deepEqual(me.body.user.permissions, ['audit.read']);
+    assert.equal((await c.get('/api/v1/admin/audit')).status, 200);
+
+    assert.equal((await adminC.patch(`/api/v1/admin/users/${u.id}`, { roles: ['window_clerk'] })).status, 200);
+    const denied = await c.get('/api/v1/admin/audit');
+    assert.equal(denied.status, 403, 'a permission taken away is gone at once');
+    assert.equal(denied.body.error.code, 'forbidden');
+    assert.deepEqual((await c.get('/api/v1/auth/me')).body.user.permissions, ['case.accept', 'case.read', 'ident.read', 'queue.call']);
+
+    // A new name shows at once too.
+    assert.equal((await adminC.patch(`/api/v1/admin/users/${u.id}`, { name: '新名字' })).status, 200);
+    assert.equal((await c.get('/api/v1/auth/me')).body.user.name, '新名字');
   });
 
   test('the audit log lists the logins; the auditor may read it, a clerk may not', async () => {
@@ -412,5 +416,126 @@ describe('auth', () => {
     const r = admin(srv, ['audit', 'verify']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /intact/);
+  });
+});
+
+describe('auth straight from the database (--session-cache-s 0)', () => {
+  // These tests change the database behind the server's back, which a cached session would
+  // not see until its entry is reloaded.
+  let srv;
+  let url;
+  let adminC;
+  const run = uniq();
+
+  before(async () => {
+    srv = await startServer(['--session-cache-s', '0']);
+    url = srv.url;
+    adminC = await loginAs(url, DEMO.admin);
+  });
+
+  after(async () => {
+    await srv?.stop();
+  });
+
+  test('an idle or too old session expires (401 session_expired)', async () => {
+    const idle = await loginAs(url, DEMO.clerk);
+    const old = await loginAs(url, DEMO.clerk);
+    const minutes = (m) => Date.now() - m * 60000;
+    // Defaults: 30 minutes idle, 12 hours absolute.
+    sql(srv, `UPDATE sessions SET last_seen = ${minutes(31)} WHERE csrf_token = '${idle.csrf}'`);
+    sql(srv, `UPDATE sessions SET created_at = ${minutes(12 * 60 + 1)} WHERE csrf_token = '${old.csrf}'`);
+    for (const c of [idle, old]) {
+      const r = await c.get('/api/v1/auth/me');
+      assert.equal(r.status, 401);
+      assert.equal(r.body.error.code, 'session_expired');
+    }
+    // A session in use slides: last_seen moves forward (written at most once a minute).
+    const live = await loginAs(url, DEMO.clerk);
+    sql(srv, `UPDATE sessions SET last_seen = ${minutes(20)} WHERE csrf_token = '${live.csrf}'`);
+    assert.equal((await live.get('/api/v1/auth/me')).status, 200);
+    const seen = Number(sql(srv, `SELECT last_seen FROM sessions WHERE csrf_token = '${live.csrf}'`));
+    assert.ok(seen > minutes(1), 'last_seen was refreshed');
+  });
+
+  test('a permission row changed in the database stops granting (integrity MAC)', async () => {
+    const name = `mac_${run}`;
+    await makeUser(adminC, name, '310104014C1', ['exam_admin']);
+    const c = client(url);
+    await c.login(name, STRONG);
+    await c.post('/api/v1/auth/password', { old_password: STRONG, new_password: 'Macmac#2026x' });
+    assert.deepEqual((await c.get('/api/v1/auth/me')).body.user.permissions, ['exam.manage']);
+    // An intruder with database access hands exam_admin the audit permission, reusing the
+    // MAC of the row that is there.
+    sql(srv, `INSERT INTO role_perms (role_id, perm, mac) SELECT role_id, 'audit.read', mac FROM role_perms
+              WHERE perm = 'exam.manage'`);
+    const me = await c.get('/api/v1/auth/me');
+    assert.deepEqual(me.body.user.permissions, ['exam.manage']);
+    assert.equal((await c.get('/api/v1/admin/audit')).status, 403);
+    const aud = await loginAs(url, DEMO.auditor);
+    const log = await aud.get('/api/v1/admin/audit?action=security.integrity');
+    assert.ok(log.body.entries.some((e) => /role_perms:\d+\/audit\.read/.test(e.target)), JSON.stringify(log.body));
+    sql(srv, `DELETE FROM role_perms WHERE perm = 'audit.read' AND role_id = (SELECT id FROM roles WHERE code = 'exam_admin')`);
+  });
+
+  test('without the cache, sign-out and disabling still end sessions', async () => {
+    const c = await loginAs(url, DEMO.clerk);
+    assert.equal((await c.get('/api/v1/auth/me')).status, 200);
+    assert.equal((await c.post('/api/v1/auth/logout', {})).status, 200);
+    assert.equal((await c.get('/api/v1/auth/me')).status, 401);
+    const u = await makeUser(adminC, `nc_${run}`, '310104014C1', ['window_clerk']);
+    const d = await loginAs(url, { username: u.username, password: STRONG });
+    assert.equal((await d.get('/api/v1/auth/me')).status, 200);
+    assert.equal((await adminC.patch(`/api/v1/admin/users/${u.id}`, { disabled: true })).status, 200);
+    assert.equal((await d.get('/api/v1/auth/me')).status, 401);
+  });
+});
+
+describe('the principal cache', () => {
+  // A TTL long enough for the steps below, and the shortest idle timeout allowed.
+  let srv;
+  let url;
+
+  before(async () => {
+    srv = await startServer(['--session-cache-s', '30', '--session-idle-s', '60']);
+    url = srv.url;
+  });
+
+  after(async () => {
+    await srv?.stop();
+  });
+
+  test('answers from memory within its TTL, yet expires an idle session on time', async () => {
+    const c = await loginAs(url, DEMO.clerk);
+    // The session was last seen 57 s ago; this request loads it (no write-back: under a
+    // minute) and caches it with that time.
+    const seen = Date.now() - 57000;
+    sql(srv, `UPDATE sessions SET last_seen = ${seen} WHERE csrf_token = '${c.csrf}'`);
+    const first = await c.get('/api/v1/auth/me');
+    assert.equal(first.status, 200);
+    assert.equal(first.body.user.name, '王芳');
+
+    // Behind the server's back: a new name, and a session that looks fresh in the database.
+    sql(srv, "UPDATE users SET name = '改过的名字' WHERE username = 'clerk'");
+    sql(srv, `UPDATE sessions SET last_seen = ${Date.now()} WHERE csrf_token = '${c.csrf}'`);
+    const cached = await c.get('/api/v1/auth/me');
+    assert.equal(cached.status, 200);
+    assert.equal(cached.body.user.name, '王芳', 'answered from the cache, not the database');
+
+    // 60 s after the cached last_seen the session is idle, whatever the database says now:
+    // the timeout is computed from the cached time, exactly as from a loaded one.
+    await sleep(Math.max(0, seen + 61000 - Date.now()));
+    const idle = await c.get('/api/v1/auth/me');
+    assert.equal(idle.status, 401);
+    assert.equal(idle.body.error.code, 'session_expired');
+  });
+
+  test('a session in use stays signed in across many requests without reloading', async () => {
+    const c = await loginAs(url, DEMO.manager);
+    const replies = await Promise.all(Array.from({ length: 50 }, () => c.get('/api/v1/auth/me')));
+    assert.ok(replies.every((r) => r.status === 200 && r.body.user.username === 'manager'));
+    assert.ok(replies.every((r) => r.body.csrf_token === c.csrf));
+    const logout = await c.post('/api/v1/auth/logout', {});
+    assert.equal(logout.status, 200);
+    assert.equal((await c.get('/api/v1/auth/me')).status, 401);
   });
 });

@@ -252,7 +252,7 @@ describe('sensitive fields', () => {
     { skip: !PG && 'SQLite run: covered by the file scan' },
     async () => {
       const conninfo = srv.dbArgs[1].replace(/^postgres:/, '');
-      const r = spawnSync('pg_dump', ['--data-only', '--inserts', conninfo], { encoding: 'buffer', timeout: 60000 });
+      const r = spawnSync('pg_dump', ['--data-only', '--inserts', conninfo], { encoding: 'buffer', timeout: 60000, maxBuffer: 256 * 1024 * 1024 });
       assert.equal(r.status, 0, `pg_dump: ${r.stderr}`);
       const dump = [['pg_dump', r.stdout]];
       assert.ok(findIn(dump, encodings([username])).length > 0, 'the dump does not hold the new username');

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -16,6 +17,7 @@
 #include "core/err.h"
 #include "core/id.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/str.h"
 
 /* ---- arena ---- */
@@ -679,6 +681,93 @@ static void test_err_table(void **state)
 	}
 }
 
+/* ---- log ---- */
+
+#define LOG_THREADS 4
+#define LOG_LINES   400
+
+struct drain {
+	int fd;
+	struct buf got;
+};
+
+static void *drain_pipe(void *arg)
+{
+	struct drain *d = arg;
+	char tmp[4096];
+	ssize_t n;
+	while ((n = read(d->fd, tmp, sizeof(tmp))) > 0)
+		buf_append(&d->got, tmp, (size_t)n);
+	return NULL;
+}
+
+/* Lines longer than PIPE_BUF, which the kernel may take in pieces. */
+#define LOG_PAD 6000
+
+static void *log_many(void *arg)
+{
+	int no = (int)(intptr_t)arg;
+	char *pad = malloc(LOG_PAD + 1);
+	assert_non_null(pad);
+	memset(pad, 'a' + no, LOG_PAD);
+	pad[LOG_PAD] = 0;
+	for (int i = 0; i < LOG_LINES; i++)
+		log_event(LOG_INFO, "test.line",
+		          json_pack("{s:i,s:i,s:s}", "thread", no, "seq", i, "pad", pad), "line %d",
+		          i);
+	free(pad);
+	return NULL;
+}
+
+/* Four threads log at once into a pipe, lines longer than PIPE_BUF: every line arrives
+ * whole and in order, none is lost. */
+static void test_log_lines_stay_whole(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	FILE *out = fdopen(p[1], "w");
+	assert_non_null(out);
+	struct drain d = {.fd = p[0]};
+	buf_init(&d.got, 64u << 20);
+	pthread_t reader, t[LOG_THREADS];
+	assert_int_equal(pthread_create(&reader, NULL, drain_pipe, &d), 0);
+	log_setup(LOG_INFO, out);
+	for (int i = 0; i < LOG_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, log_many, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < LOG_THREADS; i++)
+		pthread_join(t[i], NULL);
+	log_setup(LOG_INFO, stderr);
+	fclose(out);
+	pthread_join(reader, NULL);
+	close(p[0]);
+
+	int seen[LOG_THREADS] = {0};
+	int lines = 0;
+	struct str rest = buf_str(&d.got), line;
+	while (rest.n) {
+		rest = str_cut(rest, '\n', &line);
+		if (!rest.p)
+			rest.n = 0;
+		if (!line.n)
+			continue;
+		lines++;
+		json_t *v = json_loadb(line.p, line.n, 0, NULL);
+		assert_non_null(v);
+		int no = (int)json_integer_value(json_object_get(v, "thread"));
+		int seq = (int)json_integer_value(json_object_get(v, "seq"));
+		assert_true(no >= 0 && no < LOG_THREADS);
+		assert_int_equal(seq, seen[no]); /* each thread's lines in order, none missing */
+		seen[no]++;
+		const char *pad = json_string_value(json_object_get(v, "pad"));
+		assert_non_null(pad);
+		assert_int_equal(strlen(pad), LOG_PAD);
+		assert_true(pad[0] == 'a' + no && pad[LOG_PAD - 1] == 'a' + no);
+		json_decref(v);
+	}
+	assert_int_equal(lines, LOG_THREADS * LOG_LINES);
+	buf_release(&d.got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,7 +776,7 @@ int main(void)
 	    cmocka_unit_test(test_json_parse_strict), cmocka_unit_test(test_config_precedence),
 	    cmocka_unit_test(test_config_errors),     cmocka_unit_test(test_utf8_valid),
 	    cmocka_unit_test(test_str_to_i64),        cmocka_unit_test(test_trace_start),
-	    cmocka_unit_test(test_err_table),
+	    cmocka_unit_test(test_err_table),         cmocka_unit_test(test_log_lines_stay_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
