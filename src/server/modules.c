@@ -4,6 +4,7 @@
 
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "catalog/catalog.h"
 #include "events/events.h"
 
 const struct module *const server_modules[] = {
@@ -11,5 +12,6 @@ const struct module *const server_modules[] = {
 	&auth_module,
 	&audit_module,
 	&events_module,
+	&catalog_module,
 	NULL,
 };

@@ -19,6 +19,7 @@ struct event_bus;
 struct auth_state;
 struct outbox;
 struct ws_scopes;
+struct catalog_state;
 
 struct server {
 	struct config cfg;
@@ -33,6 +34,7 @@ struct server {
 	struct auth_state *auth;
 	struct outbox *outbox;
 	struct ws_scopes *ws_scopes;
+	struct catalog_state *catalog; /* the published catalog's snapshot (src/catalog/) */
 	int64_t started_ms;
 	atomic_bool stopping;
 };

@@ -1,0 +1,720 @@
+/* test_check.c: the catalog checker. The good fixture catalog passes with no problem at
+ * all; each class of mistake, made one at a time in a copy of a good item, is reported with
+ * the right path and message (and nothing else is); the bad fixture directory shows the
+ * whole-catalog problems (collisions, file names, folders, tables, code changes). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "catalog/catalog.h"
+#include "core/json.h"
+
+static char good_dir[1024], bad_dir[1024];
+static struct catalog_ref *ref;
+static json_t *jlk;  /* items/gongan/310004015000.json: 敬老卡 */
+static json_t *meal; /* items/minzheng/310003002000.json: 助餐补贴, with a group */
+
+static json_t *load(const char *dir, const char *rel)
+{
+	char path[2048];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	json_error_t je;
+	json_t *v = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!v)
+		fail_msg("%s: %s", path, je.text);
+	return v;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	const char *src = getenv("SHOULI_SOURCE_DIR");
+	snprintf(good_dir, sizeof(good_dir), "%s/tests/unit/catalog/fixtures/good",
+	         src ? src : ".");
+	snprintf(bad_dir, sizeof(bad_dir), "%s/tests/unit/catalog/fixtures/bad", src ? src : ".");
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	enum err e = catalog_ref_load_dir(good_dir, &ref, &pr);
+	catalog_problems_print(&pr, stderr);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+	if (e)
+		return -1;
+	jlk = load(good_dir, "items/gongan/310004015000.json");
+	meal = load(good_dir, "items/minzheng/310003002000.json");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	catalog_ref_destroy(ref);
+	json_decref(jlk);
+	json_decref(meal);
+	return 0;
+}
+
+/* Navigate "a.b[2].c" in root; returns the parent container and the last step (key, or
+ * index when *key is NULL). */
+static json_t *walk(json_t *root, const char *path, char *key, size_t keysz, long *idx)
+{
+	json_t *cur = root;
+	const char *p = path;
+	for (;;) {
+		char seg[128];
+		size_t n = strcspn(p, ".[");
+		memcpy(seg, p, n);
+		seg[n] = 0;
+		p += n;
+		long sub = -1;
+		json_t *next = n ? json_object_get(cur, seg) : cur;
+		if (*p == '[') {
+			sub = strtol(p + 1, (char **)&p, 10);
+			p++; /* ] */
+			if (!*p) {
+				snprintf(key, keysz, "%s", "");
+				*idx = sub;
+				return next;
+			}
+			next = json_array_get(next, (size_t)sub);
+		} else if (!*p) {
+			snprintf(key, keysz, "%s", seg);
+			*idx = -1;
+			return cur;
+		}
+		if (*p == '.')
+			p++;
+		cur = next;
+		if (!cur)
+			fail_msg("no %s in the fixture", path);
+	}
+}
+
+/* Set path to the JSON text value (NULL: delete; "+" prefix on the value: append to the
+ * array at path). */
+static void mutate(json_t *root, const char *path, const char *value)
+{
+	char key[128];
+	long idx;
+	json_t *parent = walk(root, path, key, sizeof(key), &idx);
+	if (!parent)
+		fail_msg("no parent for %s", path);
+	json_t *v = NULL;
+	bool append = value && value[0] == '+';
+	if (value) {
+		json_error_t je;
+		v = json_loads(append ? value + 1 : value, JSON_DECODE_ANY, &je);
+		if (!v)
+			fail_msg("bad JSON %s: %s", value, je.text);
+	}
+	if (append) {
+		json_t *arr =
+		    idx >= 0 ? json_array_get(parent, (size_t)idx) : json_object_get(parent, key);
+		assert_true(json_is_array(arr));
+		json_array_append_new(arr, v);
+	} else if (idx >= 0) {
+		if (v)
+			json_array_set_new(parent, (size_t)idx, v);
+		else
+			json_array_remove(parent, (size_t)idx);
+	} else if (v) {
+		json_object_set_new(parent, key, v);
+	} else {
+		json_object_del(parent, key);
+	}
+}
+
+struct want {
+	const char *path, *msg;
+	bool warning;
+};
+
+/* Check a mutated copy of item; the problems must be exactly the wanted ones (any order;
+ * message matched as a substring). */
+static void expect(const json_t *item, const char *const *muts, const struct want *w, size_t nw)
+{
+	json_t *copy = json_deep_copy(item);
+	for (size_t i = 0; muts[i]; i += 2)
+		mutate(copy, muts[i], muts[i + 1]);
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	catalog_item_check(ref, copy, "x.json", &pr);
+	bool ok = pr.n == nw;
+	for (size_t i = 0; i < nw && ok; i++) {
+		bool found = false;
+		for (size_t j = 0; j < pr.n && !found; j++)
+			found = !strcmp(pr.v[j].path, w[i].path) &&
+			        strstr(pr.v[j].message, w[i].msg) &&
+			        pr.v[j].warning == w[i].warning && !strcmp(pr.v[j].file, "x.json");
+		ok = found;
+	}
+	if (!ok) {
+		fprintf(stderr, "after mutating %s, got:\n", muts[0] ? muts[0] : "(nothing)");
+		catalog_problems_print(&pr, stderr);
+		fprintf(stderr, "wanted:\n");
+		for (size_t i = 0; i < nw; i++)
+			fprintf(stderr, "  %s%s: %s\n", w[i].warning ? "warning: " : "", w[i].path,
+			        w[i].msg);
+		fail();
+	}
+	size_t errors = 0;
+	for (size_t i = 0; i < nw; i++)
+		errors += !w[i].warning;
+	assert_int_equal(pr.errors, errors);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+	json_decref(copy);
+}
+
+#define MUTS(...) ((const char *const[]){__VA_ARGS__, NULL, NULL})
+#define WANT(...)                                                                                  \
+	((const struct want[]){__VA_ARGS__}),                                                      \
+	    sizeof((const struct want[]){__VA_ARGS__}) / sizeof(struct want)
+
+#define F0 "sub_items[0].form.fields"
+#define S0 "sub_items[0]"
+
+static void test_good_items_have_no_problem(void **state)
+{
+	(void)state;
+	const char *const none[] = {NULL, NULL};
+	expect(jlk, none, NULL, 0);
+	expect(meal, none, NULL, 0);
+}
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS("requird", "true"), WANT({"requird", "不认识的键“requird”", false}));
+	expect(jlk, MUTS(F0 "[0].lable", "\"x\""),
+	       WANT({F0 "[0].lable", "不认识的键“lable”（是否应为“label”？）", false}));
+	expect(jlk, MUTS(S0 ".materials[0].sorces", "[]"),
+	       WANT({S0 ".materials[0].sorces", "是否应为“sources”", false}));
+	expect(jlk, MUTS(S0 ".signatures.multisign", "true"),
+	       WANT({S0 ".signatures.multisign", "是否应为“multi_sign”", false}));
+	expect(jlk, MUTS(S0 ".application_form.fields", "[]"),
+	       WANT({S0 ".application_form.fields", "不认识的键“fields”", false}));
+	/* a key of another field type */
+	expect(jlk, MUTS(F0 "[0].min", "1"),
+	       WANT({F0 "[0].min", "“min”不适用于文本类型的字段", false}));
+	expect(jlk, MUTS(F0 "[15].code_table", "\"gender\""),
+	       WANT({F0 "[15].code_table", "“code_table”不适用于数字类型的字段", false}));
+}
+
+static void test_required_keys_and_types(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS("name", NULL), WANT({"", "缺少必填的键“name”", false}));
+	expect(jlk, MUTS("case_type", "\"2\""), WANT({"case_type", "“case_type”应为整数", false}));
+	expect(jlk, MUTS("citywide", "1"), WANT({"citywide", "“citywide”应为布尔值", false}));
+	expect(jlk, MUTS("short_name", "\"  \""),
+	       WANT({"short_name", "“short_name”不能为空", false}));
+	expect(jlk, MUTS(S0 ".submit_flow", NULL), WANT({S0, "缺少必填的键“submit_flow”", false}));
+	expect(jlk, MUTS(F0 "[0].type", NULL), WANT({F0 "[0]", "缺少必填的键“type”", false}));
+	expect(jlk, MUTS(F0 "[0].type", "\"string\""),
+	       WANT({F0 "[0].type", "字段类型“string”不存在", false}));
+	expect(jlk, MUTS("sub_items", "[]"), WANT({"sub_items", "至少需要一个子项", false}));
+	expect(jlk, MUTS(S0, "\"x\""), WANT({S0, "子项应为 JSON 对象", false}));
+
+	/* not an object at all */
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	json_t *arr = json_array();
+	catalog_item_check(ref, arr, "y.json", &pr);
+	catalog_item_check(ref, NULL, "z.json", &pr);
+	assert_int_equal(pr.errors, 2);
+	assert_string_equal(pr.v[0].message, "事项文件的内容应为 JSON 对象");
+	assert_string_equal(pr.v[1].file, "z.json");
+	json_decref(arr);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+}
+
+static void test_codes(void **state)
+{
+	(void)state;
+	/* impl_code: a wrong check character of the credit code (and so not the department's) */
+	expect(jlk, MUTS("impl_code", "\"11310000002420391X6310004015000\""),
+	       WANT({"impl_code", "校验位错误，应为“P”", false},
+	            {"impl_code", "应为部门“gongan”的统一社会信用代码 11310000002420391P", false}));
+	expect(jlk, MUTS("impl_code", "\"11310000002420391P5310004015000\""),
+	       WANT({"impl_code", "实施编码第 19 位应为行使层级 6", false}));
+	expect(jlk, MUTS("impl_code", "\"11310000002420391P6310004016000\""),
+	       WANT({"impl_code", "实施编码后 12 位应为基本编码 310004015000", false}));
+	expect(jlk, MUTS("impl_code", "\"11310000002420391P631000401500\""),
+	       WANT({"impl_code", "实施编码应为 31 位", false}));
+	expect(jlk, MUTS("impl_code", "\"11310000002420391p6310004015000\""),
+	       WANT({"impl_code", "不超过 50 位的数字或大写字母", false}));
+	/* basic_code: the department number and layout */
+	expect(jlk,
+	       MUTS("basic_code", "\"310005015000\"", "impl_code",
+	            "\"11310000002420391P6310005015000\"", S0 ".code", "\"310005015000-01\""),
+	       WANT({"basic_code", "基本编码应以“310004”开头", false}));
+	expect(jlk,
+	       MUTS("basic_code", "\"310004015001\"", "impl_code",
+	            "\"11310000002420391P6310004015001\"", S0 ".code", "\"310004015001-01\""),
+	       WANT({"basic_code", "加 3 位事项序号（001 起）加“000”", false}));
+	expect(jlk, MUTS("basic_code", "\"31000401500\""),
+	       WANT({"basic_code", "基本编码应为 12 位数字或大写字母", false},
+	            {"impl_code", "实施编码后 12 位应为基本编码 31000401500", false}));
+	/* sub-item code = basic_code + "-NN" */
+	expect(jlk, MUTS(S0 ".code", "\"310004016000-01\""),
+	       WANT({S0 ".code", "子项编码应为“310004015000-NN”", false}));
+	expect(jlk, MUTS(S0 ".code", "\"310004015000-02\""),
+	       WANT({S0 ".code", "子项编码序号通常按顺序编为 01", true}));
+	expect(jlk, MUTS("department", "\"police\""),
+	       WANT({"department", "部门“police”不在 departments.json 中", false}));
+	expect(jlk, MUTS("item_type", "\"11\""), WANT({"item_type", "不在 GB/T 39046 中", false}));
+}
+
+static void test_item_attributes(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS("promised_days", NULL),
+	       WANT({"", "承诺件（case_type 2）缺少承诺办结时限“promised_days”", false}));
+	expect(jlk, MUTS("case_type", "1"),
+	       WANT({"promised_days", "即办件（case_type 1）不需要承诺办结时限", true}));
+	expect(jlk, MUTS("case_type", "3"), WANT({"case_type", "办件类型应为 1", false}));
+	expect(jlk, MUTS("promised_days", "0"), WANT({"promised_days", "1 到 365", false}));
+	expect(jlk, MUTS("exercise_level", "7"),
+	       WANT({"exercise_level", "行使层级应为 1", false},
+	            {"impl_code", "实施编码第 19 位应为行使层级 7", false}));
+	expect(jlk, MUTS("channels", "[1, 5]"),
+	       WANT({"channels[1]", "办理形式应为 1 窗口", false}));
+	expect(jlk, MUTS("channels", "[1, 1]"), WANT({"channels[1]", "办理形式 1 重复", false}));
+	expect(jlk, MUTS("vwin_mode", "\"remote\""),
+	       WANT({"vwin_mode", "original、virtual 或 dual", false}));
+	expect(jlk, MUTS("citywide", "false"),
+	       WANT({"separated", "收受分离是全市通办的一种方式", true}));
+	expect(jlk, MUTS("bundles", "[\"Yang Lao\"]"), WANT({"bundles[0]", "“一件事”名称", false}));
+	expect(jlk, MUTS("fees.amount", "3"), WANT({"fees.amount", "不认识的键“amount”", false}));
+	expect(jlk, MUTS("consult.faqs[0].a", NULL),
+	       WANT({"consult.faqs[0]", "缺少必填的键“a”", false}));
+	expect(jlk, MUTS("legal_basis", "[]"), WANT({"legal_basis", "没有列出设定依据", true}));
+	expect(jlk, MUTS("initials", "\"jlk\""),
+	       WANT({"initials", "首字母“jlk”与拼音不一致，应为“jlksq”", false}));
+	expect(jlk, MUTS("pinyin", "\"Jing lao ka shen qing\""),
+	       WANT({"pinyin", "拼音应为小写字母音节", false}));
+	expect(jlk, MUTS("pinyin", "\"jing lao ka shen\"", "initials", "\"jlks\""),
+	       WANT({"pinyin", "拼音有 4 个音节，名称有 5 个汉字", true}));
+}
+
+static void test_references(void **state)
+{
+	(void)state;
+	/* broken reference */
+	expect(jlk, MUTS(F0 "[9].visible_when", "\"agent.presnt\""),
+	       WANT({F0 "[9].visible_when", "表达式引用了不存在的字段“agent.presnt”", false}));
+	/* a bad expression */
+	expect(jlk, MUTS(F0 "[10].required_when", "\"agent.present = true\""),
+	       WANT({F0 "[10].required_when", "第 15 个字符处：比较是否相等请用“==”", false}));
+	expect(jlk, MUTS(F0 "[10].required_when", "true"),
+	       WANT({F0 "[10].required_when", "“required_when”应为字符串", false}));
+	/* rule naming a missing field, and reading one */
+	expect(jlk, MUTS(S0 ".form.rules[0].field", "\"applicant.agee\""),
+	       WANT({S0 ".form.rules[0].field", "规则所属的字段“applicant.agee”不存在", false}));
+	expect(jlk, MUTS(S0 ".form.rules[0].assert", "\"applicant.agee >= 65\""),
+	       WANT({S0 ".form.rules[0].assert", "不存在的字段“applicant.agee”", false}));
+	/* members of compound values and namespaces resolve; unknown members do not */
+	expect(jlk,
+	       MUTS(S0 ".form.rules[0].assert",
+	            "\"!empty(applicant) && applicant.address.district != null\""),
+	       NULL, 0);
+	expect(jlk, MUTS(S0 ".form.rules[0].assert", "\"applicant.address.zip != null\""),
+	       WANT({S0 ".form.rules[0].assert", "不存在的字段“applicant.address.zip”", false}));
+	/* a literal compared with an enum field must be a code of its table */
+	expect(jlk, MUTS(F0 "[13].visible_when", "\"payment_channel == \\\"bnak\\\"\""),
+	       WANT({F0 "[13].visible_when",
+	             "表达式把“payment_channel”与“bnak”比较，但“bnak”不在代码表“payment_channel”中",
+	             false}));
+	expect(jlk,
+	       MUTS(F0 "[13].visible_when", "\"payment_channel in [\\\"bank\\\", \\\"cash\\\"]\""),
+	       WANT({F0 "[13].visible_when", "“cash”不在代码表“payment_channel”中", false}));
+	expect(jlk, MUTS(F0 "[13].visible_when", "\"\\\"ZZ\\\" != applicant.id_doc.type\""),
+	       WANT({F0 "[13].visible_when", "“ZZ”不在代码表“id_doc_type”中", false}));
+	expect(meal, MUTS(F0 "[2].fields[3].visible_when", "\"row.relation == \\\"99x\\\"\""),
+	       WANT({F0 "[2].fields[3].visible_when", "“99x”不在代码表“relation”中", false}));
+	expect(jlk,
+	       MUTS(F0 "[13].visible_when",
+	            "\"payment_channel == \\\"bank\\\" && applicant.name != \\\"x\\\"\""),
+	       NULL, 0);
+	/* row / rows only inside a group */
+	expect(
+	    jlk,
+	    MUTS(S0 ".form.rules", "+{\"id\":\"r3\",\"assert\":\"row.x > 1\",\"message\":\"m\"}"),
+	    WANT({S0 ".form.rules[2].assert", "只有表格内的字段和规则才能使用 row / rows", false}));
+	expect(meal, MUTS(S0 ".form.rules[1].assert", "\"row.nam != applicant.name\""),
+	       WANT({S0 ".form.rules[1].assert", "表格“members”中不存在的字段“nam”", false}));
+	expect(meal, MUTS(S0 ".form.rules[0].assert", "\"members.income > 0\""),
+	       WANT({S0 ".form.rules[0].assert", "引用了表格“members”内的字段“members.income”",
+	             false}));
+	expect(meal, MUTS(S0 ".form.rules[0].assert", "\"sum(members, \\\"incom\\\") < 1\""),
+	       WANT({S0 ".form.rules[0].assert", "sum 引用了表格“members”中不存在的字段“incom”",
+	             false}));
+	expect(meal, MUTS(S0 ".form.rules[0].assert", "\"sum(applicant, \\\"name\\\") < 1\""),
+	       WANT({S0 ".form.rules[0].assert",
+	             "sum 的第一个参数应为表格（group）字段，“applicant”不是", false}));
+	/* a row field's visible_when may use row and top-level fields */
+	expect(
+	    meal,
+	    MUTS(F0 "[2].fields[3].visible_when", "\"row.income > 0 && applicant.name != null\""),
+	    NULL, 0);
+	/* application form and materials name fields that exist */
+	expect(jlk, MUTS(S0 ".application_form.sections[0].fields", "+\"nobody\""),
+	       WANT({S0 ".application_form.sections[0].fields[4]",
+	             "申请表引用了不存在的字段“nobody”", false}));
+	expect(meal, MUTS(S0 ".application_form.fields[0].field", "\"applicant.nam\""),
+	       WANT({S0 ".application_form.fields[0].field",
+	             "申请表引用了不存在的字段“applicant.nam”", false}));
+	expect(jlk, MUTS(S0 ".materials[1].when", "\"applicant.hukou == 1\""),
+	       WANT({S0 ".materials[1].when", "不存在的字段“applicant.hukou”", false}));
+	expect(jlk, MUTS(S0 ".signatures.signers[1].when", "\"agent.here\""),
+	       WANT({S0 ".signatures.signers[1].when", "不存在的字段“agent.here”", false}));
+}
+
+static void test_fields(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS(F0 "[4].default", "\"martian\""),
+	       WANT({F0 "[4].default", "默认值“martian”不在代码表“household_type”中", false}));
+	expect(jlk, MUTS(F0 "[17].default", "\"10\""),
+	       WANT({F0 "[17].default", "默认值应为代码数组（多选）", false}));
+	expect(jlk, MUTS(F0 "[2].code_table", "\"genderx\""),
+	       WANT({F0 "[2].code_table", "代码表“genderx”不存在", false}));
+	expect(jlk, MUTS(F0 "[2].code_table", NULL),
+	       WANT({F0 "[2]", "选项（enum）字段缺少“code_table”", false}));
+	expect(jlk, MUTS(F0, "+{\"id\":\"applicant.name\",\"label\":\"姓名\",\"type\":\"text\"}"),
+	       WANT({F0 "[21].id", "字段 id“applicant.name”重复", false}));
+	expect(jlk, MUTS(F0 "[20].id", "\"Applicant.Sign\""),
+	       WANT({F0 "[20].id", "字段 id“Applicant.Sign”格式不正确", false}));
+	expect(jlk, MUTS(F0, "+{\"id\":\"agent\",\"label\":\"代理\",\"type\":\"boolean\"}"),
+	       WANT({F0 "[21]", "字段“agent”与字段“agent.id_doc”等 4 个字段冲突", false}));
+	expect(jlk, MUTS(F0 "[7].pattern", "\"^[0-9{6}$\""),
+	       WANT({F0 "[7].pattern", "正则表达式“^[0-9{6}$”不正确", false}));
+	expect(jlk, MUTS(F0 "[7].pattern", "\"^\\\\d{6}$\""),
+	       WANT({F0 "[7].pattern", "请写成“[0-9]”", false}));
+	expect(jlk, MUTS(F0 "[7].pattern_message", NULL),
+	       WANT({F0 "[7].pattern", "没有“pattern_message”", true}));
+	expect(jlk, MUTS(F0 "[9].min_length", "40"),
+	       WANT({F0 "[9].min_length", "最小长度 40 大于最大长度 30", false}));
+	expect(jlk, MUTS(F0 "[14].min", "\"2020-13-01\""),
+	       WANT({F0 "[14].min", "日期下限应为“YYYY-MM-DD”或“today”", false}));
+	expect(jlk, MUTS(F0 "[15].min", "30"), WANT({F0 "[15].min", "下限大于上限", false}));
+	expect(jlk, MUTS(F0 "[16].default", "1.005"),
+	       WANT({F0 "[16].default", "默认值金额最多两位小数", false}));
+	expect(jlk, MUTS(F0 "[8].default", "\"no\""),
+	       WANT({F0 "[8].default", "默认值应为 true 或 false", false}));
+	expect(jlk, MUTS(F0 "[6].default", "{}"),
+	       WANT({F0 "[6].default", "地址类型的字段不能设置默认值", false}));
+	expect(jlk, MUTS(F0 "[3].required", "true"),
+	       WANT({F0 "[3].required", "计算字段不需要设为必填", true}));
+	expect(jlk, MUTS(F0 "[20].required", "true"),
+	       WANT({F0 "[20].required", "签名字段由签署环节填写", true}));
+	expect(jlk, MUTS(F0 "[19].compute", "\"1\""),
+	       WANT({F0 "[19].compute", "附件类型的字段不能是计算字段", false}));
+	expect(jlk, MUTS(F0 "[0].prefill[0].path", "\"nickname\""),
+	       WANT({F0 "[0].prefill[0].path", "读卡结果中没有“nickname”", true}));
+	expect(jlk, MUTS(F0 "[0].prefill", "+{\"source\":\"e_cert\",\"path\":\"name\"}"),
+	       WANT({F0 "[0].prefill[1]", "预填来源“e_cert”需要“cert”", false}));
+	expect(jlk, MUTS(F0 "[0].prefill", "+{\"source\":\"lookup\",\"flow\":\"http://x\"}"),
+	       WANT({F0 "[0].prefill[1].flow", "流程名“http://x”格式不正确", false}));
+	expect(jlk, MUTS(F0 "[0].prefill", "+{\"source\":\"gossip\"}"),
+	       WANT({F0 "[0].prefill[1].source", "预填来源“gossip”不存在", false}));
+	/* groups */
+	expect(
+	    meal,
+	    MUTS(F0 "[2].fields[0].fields", "[{\"id\":\"x\",\"label\":\"x\",\"type\":\"text\"}]"),
+	    WANT({F0 "[2].fields[0].fields", "“fields”不适用于文本类型的字段", false}));
+	expect(meal,
+	       MUTS(F0 "[2].fields",
+	            "+{\"id\":\"kids\",\"label\":\"子女\",\"type\":\"group\","
+	            "\"fields\":[{\"id\":\"n\",\"label\":\"n\",\"type\":\"text\"}]}"),
+	       WANT({F0 "[2].fields[5]", "表格（group）内不能再嵌套表格", false}));
+	expect(meal, MUTS(F0 "[2].min_rows", "6"),
+	       WANT({F0 "[2].min_rows", "最少行数大于最多行数", false}));
+	expect(meal, MUTS(F0 "[2].fields", "[]"),
+	       WANT({F0 "[2].fields", "表格至少需要一个字段", false},
+	            {F0 "[3].compute", "sum 引用了表格“members”中不存在的字段“income”", false},
+	            {S0 ".form.rules[1].field", "规则所属的字段“members.name”不存在", false},
+	            {S0 ".form.rules[1].assert", "使用了“row.name”，但它不属于表格", false}));
+}
+
+static void test_rules_materials_signatures_forms(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS(S0 ".prereview[0].severity", "\"fatal\""),
+	       WANT({S0 ".prereview[0].severity",
+	             "预审规则的 severity 应为 block 或 warn，而不是“fatal”", false}));
+	expect(jlk, MUTS(S0 ".prereview[0].severity", NULL),
+	       WANT({S0 ".prereview[0]", "预审规则缺少“severity”", false}));
+	expect(jlk, MUTS(S0 ".form.rules[0].severity", "\"warn\""),
+	       WANT({S0 ".form.rules[0].severity", "severity 只能是 block", false}));
+	expect(jlk, MUTS(S0 ".form.rules[1].id", "\"age_65\""),
+	       WANT({S0 ".form.rules[1].id", "规则 id“age_65”重复", false}));
+	expect(jlk, MUTS(S0 ".form.rules[0].message", NULL),
+	       WANT({S0 ".form.rules[0]", "缺少必填的键“message”", false}));
+	/* materials */
+	expect(jlk, MUTS(S0 ".materials[1].when", NULL),
+	       WANT({S0 ".materials[1]", "条件性材料（conditional）需要“when”", false}));
+	expect(
+	    jlk, MUTS(S0 ".materials[0].when", "\"agent.present\""),
+	    WANT({S0 ".materials[0].when", "只有 need 为 conditional 的材料才使用“when”", false}));
+	expect(jlk, MUTS(S0 ".materials[1].e_cert", NULL),
+	       WANT({S0 ".materials[1]", "来源含 e_cert 时需要“e_cert”", false}));
+	expect(jlk, MUTS(S0 ".materials[0].sources", "[\"fax\"]"),
+	       WANT({S0 ".materials[0].sources[0]", "材料来源“fax”不存在", false}));
+	expect(
+	    jlk, MUTS(S0 ".materials[0].need", "\"must\""),
+	    WANT({S0 ".materials[0].need", "“need”应为 required、optional 或 conditional", false}));
+	expect(jlk, MUTS(S0 ".materials[1].retention", "\"5y\""),
+	       WANT({S0 ".materials[1].retention", "保管期限应为 permanent、30y 或 10y", false}));
+	expect(jlk, MUTS(S0 ".materials[1].id", "\"photo\""),
+	       WANT({S0 ".materials[1].id", "材料 id“photo”重复", false}));
+	/* signatures */
+	expect(jlk, MUTS(S0 ".signatures.signers", "+{\"role\":\"boss\",\"label\":\"老板\"}"),
+	       WANT({S0 ".signatures.signers[2].role", "签署角色“boss”不存在", false}));
+	expect(jlk, MUTS(S0 ".signatures.signers[1].role", "\"applicant\""),
+	       WANT({S0 ".signatures.signers[1].role", "签署角色“applicant”重复", false}));
+	expect(jlk, MUTS(S0 ".application_form", "{\"kind\":\"none\"}"),
+	       WANT({S0 ".signatures.multi_sign", "一表多签需要申请表", false}));
+	expect(meal, MUTS(S0 ".signatures.multi_sign", "true"),
+	       WANT({S0 ".signatures.multi_sign", "只有 1 个", true}));
+	expect(meal,
+	       MUTS(S0 ".signatures.signers", "[]", S0 ".signatures.commitments",
+	            "[{\"id\":\"a\",\"text\":\"t\"}]"),
+	       WANT({S0 ".signatures.commitments", "承诺无人确认", false},
+	            {S0 ".application_form.signature_boxes[0].signer",
+	             "签名框的签署角色“applicant”不在签署方案中", false}));
+	expect(jlk, MUTS(S0 ".second_read", "[\"spouse\"]"),
+	       WANT({S0 ".second_read[0]", "二次读卡的当事人“spouse”不在签署方案中", true}));
+	expect(jlk, MUTS(S0 ".second_read", "[\"cat\"]"),
+	       WANT({S0 ".second_read[0]", "二次读卡的当事人“cat”不是签署角色", false}));
+	/* application forms */
+	expect(jlk, MUTS(S0 ".application_form.kind", "\"pdf\""),
+	       WANT({S0 ".application_form.kind", "申请表类型“pdf”不存在", false}));
+	expect(meal, MUTS(S0 ".application_form.template", "\"../x.pdf\""),
+	       WANT({S0 ".application_form.template", "模板路径应为“templates/<名称>.pdf”", false},
+	            {S0 ".application_form.template", "按约定命名为“templates/310003002000-01.pdf”",
+	             true}));
+	expect(jlk, MUTS(S0 ".application_form.sections", "[]"),
+	       WANT({S0 ".application_form.sections", "生成的申请表至少需要一个栏目", false}));
+	/* the rest of a sub-item */
+	expect(jlk, MUTS(S0 ".id_docs", "[\"111\", \"XYZ\", \"111\"]"),
+	       WANT({S0 ".id_docs[1]", "证件类型“XYZ”不在代码表“id_doc_type”中", false},
+	            {S0 ".id_docs[2]", "证件类型“111”重复", false}));
+	expect(jlk, MUTS(S0 ".id_docs", "[]"),
+	       WANT({S0 ".id_docs", "至少需要接受一种身份证件", false}));
+	expect(jlk, MUTS(S0 ".handler_rule", "\"clerk\""),
+	       WANT({S0 ".handler_rule", "办理人规则“clerk”不存在", false}));
+	expect(jlk, MUTS(S0 ".handler_rule", "\"disabled_helper\""),
+	       WANT({S0 ".handler_rule", "disabled_helper 是残联事项的办理人规则", true}));
+	expect(jlk, MUTS(S0 ".archive.retention", "\"forever\""),
+	       WANT({S0 ".archive.retention", "保管期限应为 permanent、30y 或 10y", false}));
+	expect(jlk, MUTS(S0 ".submit_flow", "\"https://shebao.example/submit\""),
+	       WANT({S0 ".submit_flow", "提交流程名“https://shebao.example/submit”格式不正确",
+	             false}));
+	expect(jlk, MUTS("sub_items", "+null"),
+	       WANT({"sub_items[1]", "子项应为 JSON 对象", false}));
+}
+
+/* One expected line of the bad directory. */
+struct dwant {
+	const char *file, *path, *msg;
+	bool warning;
+};
+
+static void test_bad_dir(void **state)
+{
+	(void)state;
+	static const struct dwant w[] = {
+	    {"departments.json", "departments[4].credit_code", "统一社会信用代码校验位应为“R”",
+	     true},
+	    {"departments.json", "departments[13].id", "部门 id“gongan”重复", false},
+	    {"departments.json", "departments[13].credit_code",
+	     "统一社会信用代码“11310000425010968E”重复", false},
+	    {"code_tables/extra.json", "id", "代码表 id“other”应与文件名“extra”一致", false},
+	    {"code_tables/gender.json", "entries[4].code", "代码“1”重复", false},
+	    {"code_tables", "", "缺少内置代码表“marital_status.json”", false},
+	    {"items/gongan/310003002000.json", "department",
+	     "事项属于部门“minzheng”，却放在 items/gongan/ 下", false},
+	    {"items/gongan/310004099000.json", "basic_code",
+	     "文件名应为基本编码：“310004015000.json”", false},
+	    {"items/gongan/310004099000.json", "basic_code",
+	     "基本编码“310004015000”与 items/gongan/310004015000.json 重复", false},
+	    {"items/gongan/310004099000.json", "impl_code",
+	     "实施编码“11310000002420391P6310004015000”与 items/gongan/310004015000.json 重复",
+	     false},
+	    {"items/gongan/310004099000.json", "sub_items[0].code",
+	     "子项编码“310004015000-01”与 items/gongan/310004015000.json 重复", false},
+	    {"items/gongan/310004099000.json", "name",
+	     "事项名称“敬老卡申请”与 items/gongan/310004015000.json 相同", true},
+	    {"items/gongan/broken.json", "", "不是合法的 JSON 文件：JSON 不完整", false},
+	    {"items/gongan/notes.txt", "", "不是 .json 文件，已忽略", true},
+	    {"items/nowhere", "", "目录名“nowhere”不是 departments.json 中的部门 id", false},
+	    {"items/nowhere/readme.txt", "", "不是 .json 文件，已忽略", true},
+	    {"code_changes.json", "changes[0].effective", "生效日期应为“YYYY-MM-DD”", false},
+	    {"code_changes.json", "changes[0]",
+	     "变更的编码“310099999000”和“310099999001”都不在目录中", false},
+	    {"templates", "",
+	     "1 个制式申请表模板还不存在（由模板生成器产生），如“templates/310003002000-01.pdf”",
+	     true},
+	};
+	size_t nw = sizeof(w) / sizeof(w[0]);
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	struct catalog_check_counts counts;
+	assert_int_equal(catalog_check_dir_counts(bad_dir, &pr, &counts), ERR_INVALID);
+	bool ok = pr.n == nw;
+	for (size_t i = 0; i < nw && ok; i++) {
+		bool found = false;
+		for (size_t j = 0; j < pr.n && !found; j++)
+			found =
+			    !strcmp(pr.v[j].file, w[i].file) && !strcmp(pr.v[j].path, w[i].path) &&
+			    strstr(pr.v[j].message, w[i].msg) && pr.v[j].warning == w[i].warning;
+		if (!found)
+			fprintf(stderr, "missing: %s: %s: %s\n", w[i].file, w[i].path, w[i].msg);
+		ok = found;
+	}
+	if (!ok) {
+		catalog_problems_print(&pr, stderr);
+		fail();
+	}
+	assert_int_equal(pr.errors, 14);
+	assert_int_equal(counts.items, 3);
+	assert_int_equal(counts.departments, 14);
+
+	/* the load refuses it */
+	struct catalog_set *set = (struct catalog_set *)1;
+	catalog_problems_release(&pr);
+	assert_int_equal(catalog_load_dir(bad_dir, &set, &pr), ERR_INVALID);
+	assert_null(set);
+	catalog_problems_release(&pr);
+
+	/* a directory that is not there */
+	assert_int_equal(catalog_check_dir("/nonexistent/catalog", &pr), ERR_IO);
+	assert_int_equal(pr.errors, 1);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+}
+
+static void test_good_dir_and_load(void **state)
+{
+	(void)state;
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	assert_int_equal(catalog_check_dir(good_dir, &pr), ERR_OK);
+	catalog_problems_print(&pr, stderr);
+	assert_int_equal(pr.n, 0);
+	struct catalog_set *set = NULL;
+	assert_int_equal(catalog_load_dir(good_dir, &set, &pr), ERR_OK);
+	assert_non_null(set);
+	assert_int_equal(json_array_size(set->items), 2);
+	/* sorted by basic_code */
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(set->items, 0), "basic_code")),
+	    "310003002000");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(set->items, 1), "basic_code")),
+	    "310004015000");
+	assert_true(json_is_array(json_object_get(set->code_changes, "changes")));
+	assert_non_null(json_object_get(set->code_tables, "district"));
+	assert_int_equal(json_array_size(json_object_get(set->departments, "departments")), 13);
+	/* reference lookups */
+	const json_t *d = catalog_ref_department(set->ref, "gongan");
+	assert_string_equal(json_string_value(json_object_get(d, "credit_code")),
+	                    "11310000002420391P");
+	assert_null(catalog_ref_department(set->ref, "nobody"));
+	assert_non_null(catalog_ref_code_table(set->ref, "gender"));
+	const json_t *e = catalog_ref_code_entry(set->ref, "district", "310115");
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "浦东新区");
+	assert_null(catalog_ref_code_entry(set->ref, "district", "310100"));
+	assert_null(catalog_ref_code_entry(set->ref, "nope", "1"));
+	catalog_set_destroy(set);
+
+	/* catalog_ref_from_json on wrong shapes */
+	struct catalog_ref *r = (struct catalog_ref *)1;
+	json_t *deps = json_pack("{s:[{s:s}]}", "departments", "id", "x");
+	json_t *arr = json_array();
+	assert_int_equal(catalog_ref_from_json(deps, arr, &r), ERR_INVALID);
+	assert_null(r);
+	json_t *tables = json_object();
+	assert_int_equal(catalog_ref_from_json(deps, tables, &r), ERR_OK);
+	assert_non_null(catalog_ref_department(r, "x"));
+	catalog_ref_destroy(r);
+	json_decref(deps);
+	json_decref(arr);
+	json_decref(tables);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+}
+
+static void test_credit_code(void **state)
+{
+	(void)state;
+	char c;
+	assert_true(catalog_credit_code_valid("91350100M000100Y43", &c));
+	assert_int_equal(c, '3');
+	assert_true(catalog_credit_code_valid("11310000002420391P", NULL));
+	assert_false(catalog_credit_code_valid("11310000002420391X", &c));
+	assert_int_equal(c, 'P');
+	assert_false(catalog_credit_code_valid("1131000000242039IP", &c)); /* I is not allowed */
+	assert_int_equal(c, '?');
+	assert_false(catalog_credit_code_valid("113100", &c));
+	assert_false(catalog_credit_code_valid(NULL, NULL));
+}
+
+static void test_problems_print(void **state)
+{
+	(void)state;
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	for (int i = 0; i < 100; i++)
+		catalog_problems_add(&pr, "f.json", i % 2 ? "a.b" : "", i % 3 == 0, "问题 %d", i);
+	assert_int_equal(pr.n, 100);
+	assert_int_equal(pr.errors, 66);
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+	catalog_problems_print(&pr, f);
+	fclose(f);
+	assert_non_null(strstr(out, "warning: f.json: 问题 0\n"));
+	assert_non_null(strstr(out, "f.json: a.b: 问题 1\n"));
+	free(out);
+	catalog_problems_release(&pr);
+	assert_int_equal(pr.n, 0);
+	arena_release(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_good_items_have_no_problem),
+	    cmocka_unit_test(test_unknown_keys),
+	    cmocka_unit_test(test_required_keys_and_types),
+	    cmocka_unit_test(test_codes),
+	    cmocka_unit_test(test_item_attributes),
+	    cmocka_unit_test(test_references),
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_rules_materials_signatures_forms),
+	    cmocka_unit_test(test_bad_dir),
+	    cmocka_unit_test(test_good_dir_and_load),
+	    cmocka_unit_test(test_credit_code),
+	    cmocka_unit_test(test_problems_print),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
