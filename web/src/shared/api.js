@@ -20,12 +20,15 @@ const STATUS_MESSAGES = {
 };
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = '', field = '' } = {}) {
+  constructor(message, { status = 0, code = '', field = '', body = null } = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.field = field;
+    // The whole parsed error answer, for answers that carry more than the envelope
+    // (e.g. the `problems` of a rejected catalog publish).
+    this.body = body;
   }
 }
 
@@ -99,7 +102,7 @@ export async function request(method, path, body, { authRedirect = true, signal 
   }
   const env = data && typeof data.error === 'object' && data.error ? data.error : {};
   const message = env.message || STATUS_MESSAGES[res.status] || `请求失败（${res.status}）`;
-  throw new ApiError(message, { status: res.status, code: env.code || '', field: env.field || '' });
+  throw new ApiError(message, { status: res.status, code: env.code || '', field: env.field || '', body: data });
 }
 
 export const api = {

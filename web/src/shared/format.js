@@ -1,7 +1,13 @@
-// Formats a server timestamp (ISO 8601 string or Unix seconds) as local zh-CN time.
+// Unix seconds stay below this until the year 5138; larger numbers are milliseconds.
+const MS_THRESHOLD = 1e11;
+
+// Formats a server timestamp (ISO 8601 string, Unix seconds or Unix milliseconds) as local
+// zh-CN time.
 export function formatTime(value) {
   if (value === null || value === undefined || value === '') return '';
-  const d = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
+  let d;
+  if (typeof value === 'number') d = new Date(value >= MS_THRESHOLD ? value : value * 1000);
+  else d = new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
   return d.toLocaleString('zh-CN', { hour12: false });
 }
