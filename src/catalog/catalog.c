@@ -73,19 +73,8 @@ enum err catalog_rebuild(struct server *srv)
 	db_commit(c);
 	db_release(c);
 	c = NULL;
-	for (int r = 0; r < docs->nrows; r++) {
-		json_t *d = parse_doc(db_text(docs, r, 2));
-		if (!d) {
-			e = ERR_INTEGRITY;
-			goto out;
-		}
-		if (!strcmp(db_text(docs, r, 0), "departments")) {
-			json_decref(departments);
-			departments = d;
-		} else {
-			json_object_set_new(tables, db_text(docs, r, 1), d);
-		}
-	}
+	if ((e = catalog_store_docs_parse(docs, &departments, tables)))
+		goto out;
 	for (int r = 0; r < cur->nrows; r++) {
 		json_t *d = parse_doc(db_text(cur, r, 3));
 		if (!d) {
@@ -399,210 +388,269 @@ static const char *target_of(struct arena *a, const char *code)
 	return arena_printf(a, "catalog_item:%s", code);
 }
 
+/* ---- one item's transaction ------------------------------------------------------------ */
+
+/* What the work of an admin operation sees inside its transaction. */
+struct item_tx {
+	struct db_conn *c;
+	struct arena *a;
+	struct errinfo *ei;
+	const struct catalog_actor *who;
+	struct catalog_item_row item;     /* the item item_tx was given the code of */
+	struct catalog_version_row draft; /* once tx_draft loaded it */
+};
+
+enum {
+	TX_READ = 1u << 0, /* a read transaction instead of a write transaction */
+	TX_LOCK = 1u << 1, /* hold the item's row lock (needs a code) */
+};
+
+/* Run work in one transaction and commit when it returns ERR_OK; a database conflict
+ * (retryable) runs it all once more on a fresh connection. With a code, the item it names
+ * (also through applied code changes) is in t->item before work runs; when there is none,
+ * ERR_NOT_FOUND ("事项 %s 不存在", field "code"). ei is cleared before each attempt; work
+ * reports its own failures there with fail(). ctx outlives the attempts, so whatever must
+ * start afresh on a retry belongs in work's locals. */
+static enum err item_tx(struct server *srv, struct arena *a, const struct catalog_actor *who,
+                        const char *code, unsigned flags,
+                        enum err (*work)(struct item_tx *t, void *ctx), void *ctx,
+                        struct errinfo *ei)
+{
+	struct item_tx t = {.a = a, .ei = ei, .who = who};
+	enum err e = ERR_OK;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(ei, 0, sizeof(*ei));
+		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &t.c)))
+			break;
+		e = flags & TX_READ ? db_begin(t.c) : db_begin_write(t.c);
+		if (!e && code &&
+		    (e = catalog_store_item_resolve(t.c, a, code, &t.item, NULL)) == ERR_NOT_FOUND)
+			fail(ei, a, e, "code", "事项 %s 不存在", code);
+		if (!e && (flags & TX_LOCK))
+			e = catalog_store_item_lock(t.c, a, t.item.id);
+		if (!e)
+			e = work(&t, ctx);
+		if (!e)
+			e = db_commit(t.c);
+		db_release(t.c);
+		t.c = NULL;
+		if (!retryable(e, ei))
+			break;
+	}
+	return e;
+}
+
+/* Load the item's draft into t->draft; ERR_NOT_FOUND ("事项 <code> <missing>") when it has
+ * none. */
+static enum err tx_draft(struct item_tx *t, const char *missing)
+{
+	enum err e = catalog_store_version(t->c, t->a, t->item.id, "draft", 0, &t->draft);
+	if (e == ERR_NOT_FOUND)
+		fail(t->ei, t->a, e, "code", "事项 %s %s", t->item.code, missing);
+	return e;
+}
+
+/* tx_draft, then ERR_CONFLICT (field "rev") when someone saved the draft after rev. */
+static enum err tx_draft_at(struct item_tx *t, const char *missing, int64_t rev)
+{
+	enum err e = tx_draft(t, missing);
+	if (!e && t->draft.rev != rev)
+		e = fail(t->ei, t->a, ERR_CONFLICT, "rev",
+		         "草稿已被他人修改（当前修订号 %lld，您提交的是 %lld），请刷新后重试",
+		         (long long)t->draft.rev, (long long)rev);
+	return e;
+}
+
+/* The audit entry of a change to t->item. */
+static enum err tx_audit(struct item_tx *t, const char *action, const char *detail)
+{
+	return catalog_audit(t->c, t->a, t->who, action, target_of(t->a, t->item.code), detail);
+}
+
+/* ---- editing drafts ------------------------------------------------------------------- */
+
+struct open_ctx {
+	struct catalog_snapshot *snap;
+	bool create;
+	struct catalog_draft *out;
+	bool *created;
+};
+
+/* A new draft copied from the latest published version, loaded into t->draft. */
+static enum err draft_from_latest(struct item_tx *t)
+{
+	struct catalog_version_row latest;
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	enum err e = catalog_store_version(c, a, t->item.id, "latest", 0, &latest);
+	if (e == ERR_NOT_FOUND)
+		fail(t->ei, a, e, "code", "事项 %s 没有已发布的版本", t->item.code);
+	if (e)
+		return e;
+	int64_t now = time_now_ms();
+	json_t *doc = json_arena_own(a, parse_doc(latest.doc));
+	if (!doc)
+		return ERR_INTEGRITY;
+	if ((e = catalog_store_version_insert(c, a, t->item.id, "draft", doc, latest.doc,
+	                                      latest.hash, NULL, latest.version, t->who, now, NULL,
+	                                      NULL)) ||
+	    (e = tx_audit(t, "catalog.draft.create",
+	                  arena_printf(a, "{\"base_version\":%d}", latest.version))))
+		return e;
+	return catalog_store_version(c, a, t->item.id, "draft", 0, &t->draft);
+}
+
+static enum err open_work(struct item_tx *t, void *ctx)
+{
+	struct open_ctx *x = ctx;
+	enum err e = x->create
+	                 ? catalog_store_version(t->c, t->a, t->item.id, "draft", 0, &t->draft)
+	                 : tx_draft(t, "没有草稿");
+	if (e == ERR_NOT_FOUND && x->create && !(e = draft_from_latest(t)))
+		*x->created = true;
+	return e ? e : fill_draft(x->snap, t->c, t->a, &t->item, &t->draft, x->out);
+}
+
 enum err catalog_draft_open(struct server *srv, struct arena *a, const char *code, bool create,
                             const struct catalog_actor *who, struct catalog_draft *out,
                             bool *created, struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct catalog_item_row item;
-	struct catalog_version_row d, latest;
-	struct catalog_snapshot *snap = NULL;
+	struct open_ctx x = {.create = create, .out = out, .created = created};
 	*created = false;
 	/* Before any transaction: getting a snapshot may need a write of its own. */
-	enum err e = catalog_snapshot_get(srv, &snap);
+	enum err e = catalog_snapshot_get(srv, &x.snap);
 	if (e)
 		return e;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = create ? db_begin_write(c) : db_begin(c)))
-			goto next;
-		e = catalog_store_item_resolve(c, a, code, &item, NULL);
-		if (e == ERR_NOT_FOUND) {
-			fail(ei, a, e, "code", "事项 %s 不存在", code);
-			goto next;
-		}
-		if (e || (create && (e = catalog_store_item_lock(c, a, item.id))))
-			goto next;
-		e = catalog_store_version(c, a, item.id, "draft", 0, &d);
-		if (e == ERR_NOT_FOUND && !create) {
-			fail(ei, a, e, "code", "事项 %s 没有草稿", item.code);
-			goto next;
-		}
-		if (e == ERR_NOT_FOUND) {
-			e = catalog_store_version(c, a, item.id, "latest", 0, &latest);
-			if (e == ERR_NOT_FOUND)
-				fail(ei, a, e, "code", "事项 %s 没有已发布的版本", item.code);
-			if (e)
-				goto next;
-			int64_t now = time_now_ms();
-			json_t *doc = json_arena_own(a, parse_doc(latest.doc));
-			if (!doc) {
-				e = ERR_INTEGRITY;
-				goto next;
-			}
-			if ((e = catalog_store_version_insert(
-			         c, a, item.id, "draft", doc, latest.doc, latest.hash, NULL,
-			         latest.version, who, now, NULL, NULL)) ||
-			    (e = catalog_audit(
-			         c, a, who, "catalog.draft.create", target_of(a, item.code),
-			         arena_printf(a, "{\"base_version\":%d}", latest.version))) ||
-			    (e = catalog_store_version(c, a, item.id, "draft", 0, &d)))
-				goto next;
-			*created = true;
-		} else if (e) {
-			goto next;
-		}
-		if ((e = fill_draft(snap, c, a, &item, &d, out)))
-			goto next;
-		e = db_commit(c);
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
-	}
-	catalog_snapshot_unref(snap);
+	e = item_tx(srv, a, who, code, create ? TX_LOCK : TX_READ, open_work, &x, ei);
+	catalog_snapshot_unref(x.snap);
 	return e;
+}
+
+struct save_ctx {
+	struct catalog_snapshot *snap;
+	const json_t *doc;
+	const char *name, *text, *hash;
+	int64_t rev;
+	struct catalog_draft *out;
+};
+
+static enum err save_work(struct item_tx *t, void *ctx)
+{
+	struct save_ctx *x = ctx;
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	bool saved = false;
+	const char *dc = json_string_value(json_object_get(x->doc, "basic_code"));
+	if (!dc || strcmp(dc, t->item.code))
+		return fail(t->ei, a, ERR_BAD_FIELD, "item.basic_code",
+		            "草稿的基本编码应为 %s：编码不能在草稿中修改，请通过“编码变更”办理",
+		            t->item.code);
+	enum err e = tx_draft_at(t, "没有草稿，请先创建草稿", x->rev);
+	if (e || (e = catalog_store_draft_update(c, a, t->draft.id, x->rev, x->name, x->text,
+	                                         x->hash, time_now_ms(), &saved)))
+		return e;
+	if (!saved)
+		return fail(t->ei, a, ERR_CONFLICT, "rev", "草稿已被他人修改，请刷新后重试");
+	if ((e = tx_audit(t, "catalog.draft.save",
+	                  arena_printf(a, "{\"rev\":%lld,\"hash\":\"%s\"}", (long long)x->rev + 1,
+	                               x->hash))) ||
+	    (e = catalog_store_version(c, a, t->item.id, "draft", 0, &t->draft)))
+		return e;
+	return fill_draft(x->snap, c, a, &t->item, &t->draft, x->out);
 }
 
 enum err catalog_draft_save(struct server *srv, struct arena *a, const char *code, json_t *doc,
                             int64_t rev, const struct catalog_actor *who, struct catalog_draft *out,
                             struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct catalog_item_row item;
-	struct catalog_version_row d;
-	struct catalog_snapshot *snap = NULL;
 	char hash[65];
 	enum err e = catalog_doc_hash(doc, hash);
 	char *text = e ? NULL : json_dumps(doc, JSON_COMPACT);
 	if (!text)
 		return ERR_NOMEM;
-	if ((e = catalog_snapshot_get(srv, &snap))) {
-		free(text);
-		return e;
-	}
 	const char *name = json_string_value(json_object_get(doc, "name"));
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool saved = false;
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = db_begin_write(c)))
-			goto next;
-		e = catalog_store_item_resolve(c, a, code, &item, NULL);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 不存在", code);
-		if (e)
-			goto next;
-		if ((e = catalog_store_item_lock(c, a, item.id)))
-			goto next;
-		const char *dc = json_string_value(json_object_get(doc, "basic_code"));
-		if (!dc || strcmp(dc, item.code)) {
-			e = fail(
-			    ei, a, ERR_BAD_FIELD, "item.basic_code",
-			    "草稿的基本编码应为 %s：编码不能在草稿中修改，请通过“编码变更”办理",
-			    item.code);
-			goto next;
-		}
-		e = catalog_store_version(c, a, item.id, "draft", 0, &d);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 没有草稿，请先创建草稿", item.code);
-		if (e)
-			goto next;
-		if (d.rev != rev) {
-			e = fail(
-			    ei, a, ERR_CONFLICT, "rev",
-			    "草稿已被他人修改（当前修订号 %lld，您提交的是 %lld），请刷新后重试",
-			    (long long)d.rev, (long long)rev);
-			goto next;
-		}
-		if ((e = catalog_store_draft_update(c, a, d.id, rev, name ? name : "", text, hash,
-		                                    time_now_ms(), &saved)))
-			goto next;
-		if (!saved) {
-			e = fail(ei, a, ERR_CONFLICT, "rev", "草稿已被他人修改，请刷新后重试");
-			goto next;
-		}
-		if ((e = catalog_audit(c, a, who, "catalog.draft.save", target_of(a, item.code),
-		                       arena_printf(a, "{\"rev\":%lld,\"hash\":\"%s\"}",
-		                                    (long long)rev + 1, hash))) ||
-		    (e = catalog_store_version(c, a, item.id, "draft", 0, &d)) ||
-		    (e = fill_draft(snap, c, a, &item, &d, out)))
-			goto next;
-		e = db_commit(c);
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
+	struct save_ctx x = {.doc = doc,
+	                     .name = name ? name : "",
+	                     .text = text,
+	                     .hash = hash,
+	                     .rev = rev,
+	                     .out = out};
+	if (!(e = catalog_snapshot_get(srv, &x.snap))) {
+		e = item_tx(srv, a, who, code, TX_LOCK, save_work, &x, ei);
+		catalog_snapshot_unref(x.snap);
 	}
-	catalog_snapshot_unref(snap);
 	free(text);
 	return e;
+}
+
+static enum err discard_work(struct item_tx *t, void *ctx)
+{
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	struct db_rows *rs = NULL;
+	int64_t id = t->item.id;
+	(void)ctx;
+	enum err e = tx_draft(t, "没有草稿");
+	if (e || (e = catalog_store_draft_delete(c, a, t->draft.id)))
+		return e;
+	/* A new item that never got published disappears with its only draft. */
+	if ((e = db_exec(c, a, &rs, "SELECT count(*) FROM catalog_versions WHERE item_id = ?", "i",
+	                 id)))
+		return e;
+	bool gone = db_int(rs, 0, 0) == 0;
+	if (gone && ((e = db_exec(c, a, NULL, "DELETE FROM catalog_code_changes WHERE item_id = ?",
+	                          "i", id)) ||
+	             (e = db_exec(c, a, NULL, "DELETE FROM catalog_items WHERE id = ?", "i", id))))
+		return e;
+	return tx_audit(t, "catalog.draft.discard",
+	                arena_printf(a, "{\"rev\":%lld,\"item_removed\":%s}",
+	                             (long long)t->draft.rev, gone ? "true" : "false"));
 }
 
 enum err catalog_draft_discard(struct server *srv, struct arena *a, const char *code,
                                const struct catalog_actor *who, struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct catalog_item_row item;
-	struct catalog_version_row d;
-	struct db_rows *rs = NULL;
-	enum err e = ERR_OK;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = db_begin_write(c)))
-			goto next;
-		e = catalog_store_item_resolve(c, a, code, &item, NULL);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 不存在", code);
-		if (e)
-			goto next;
-		if ((e = catalog_store_item_lock(c, a, item.id)))
-			goto next;
-		e = catalog_store_version(c, a, item.id, "draft", 0, &d);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 没有草稿", item.code);
-		if (e || (e = catalog_store_draft_delete(c, a, d.id)))
-			goto next;
-		/* A new item that never got published disappears with its only draft. */
-		if ((e = db_exec(c, a, &rs,
-		                 "SELECT count(*) FROM catalog_versions WHERE item_id = ?", "i",
-		                 item.id)))
-			goto next;
-		bool gone = db_int(rs, 0, 0) == 0;
-		if (gone &&
-		    ((e = db_exec(c, a, NULL, "DELETE FROM catalog_code_changes WHERE item_id = ?",
-		                  "i", item.id)) ||
-		     (e = db_exec(c, a, NULL, "DELETE FROM catalog_items WHERE id = ?", "i",
-		                  item.id))))
-			goto next;
-		if ((e = catalog_audit(c, a, who, "catalog.draft.discard", target_of(a, item.code),
-		                       arena_printf(a, "{\"rev\":%lld,\"item_removed\":%s}",
-		                                    (long long)d.rev, gone ? "true" : "false"))))
-			goto next;
-		e = db_commit(c);
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
-	}
-	return e;
+	return item_tx(srv, a, who, code, TX_LOCK, discard_work, NULL, ei);
+}
+
+struct create_ctx {
+	struct catalog_snapshot *snap;
+	const json_t *doc;
+	const char *code, *dept, *text, *hash;
+	struct catalog_draft *out;
+};
+
+static enum err create_work(struct item_tx *t, void *ctx)
+{
+	struct create_ctx *x = ctx;
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	bool reserved = false;
+	int64_t id = 0;
+	enum err e = catalog_store_item(c, a, x->code, &t->item);
+	if (e == ERR_OK)
+		return fail(t->ei, a, ERR_EXISTS, "item.basic_code", "事项编码 %s 已存在", x->code);
+	if (e != ERR_NOT_FOUND || (e = catalog_store_code_reserved(c, a, x->code, &reserved)))
+		return e;
+	if (reserved)
+		return fail(t->ei, a, ERR_EXISTS, "item.basic_code",
+		            "事项编码 %s 已用于编码变更，不能用作新事项的编码", x->code);
+	int64_t now = time_now_ms();
+	if ((e = catalog_store_item_insert(c, a, x->code, x->dept, now, &id)) ||
+	    (e = catalog_store_version_insert(c, a, id, "draft", x->doc, x->text, x->hash, NULL, 0,
+	                                      t->who, now, NULL, NULL)) ||
+	    (e = catalog_audit(c, a, t->who, "catalog.item.create", target_of(a, x->code),
+	                       arena_printf(a, "{\"department\":\"%s\"}", x->dept))) ||
+	    (e = catalog_store_item(c, a, x->code, &t->item)) ||
+	    (e = catalog_store_version(c, a, id, "draft", 0, &t->draft)))
+		return e;
+	return fill_draft(x->snap, c, a, &t->item, &t->draft, x->out);
 }
 
 enum err catalog_item_create(struct server *srv, struct arena *a, json_t *doc,
                              const struct catalog_actor *who, struct catalog_draft *out,
                              struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct catalog_item_row item;
-	struct catalog_version_row d;
 	struct catalog_snapshot *snap = NULL;
 	char hash[65];
 	const char *code = json_string_value(json_object_get(doc, "basic_code"));
@@ -624,43 +672,15 @@ enum err catalog_item_create(struct server *srv, struct arena *a, json_t *doc,
 			            dept ? dept : "");
 		return ERR_NOMEM;
 	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool reserved = false;
-		int64_t id = 0;
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = db_begin_write(c)))
-			goto next;
-		e = catalog_store_item(c, a, code, &item);
-		if (e == ERR_OK) {
-			e = fail(ei, a, ERR_EXISTS, "item.basic_code", "事项编码 %s 已存在", code);
-			goto next;
-		}
-		if (e != ERR_NOT_FOUND || (e = catalog_store_code_reserved(c, a, code, &reserved)))
-			goto next;
-		if (reserved) {
-			e = fail(ei, a, ERR_EXISTS, "item.basic_code",
-			         "事项编码 %s 已用于编码变更，不能用作新事项的编码", code);
-			goto next;
-		}
-		int64_t now = time_now_ms();
-		if ((e = catalog_store_item_insert(c, a, code, dept, now, &id)) ||
-		    (e = catalog_store_version_insert(c, a, id, "draft", doc, text, hash, NULL, 0,
-		                                      who, now, NULL, NULL)) ||
-		    (e = catalog_audit(c, a, who, "catalog.item.create", target_of(a, code),
-		                       arena_printf(a, "{\"department\":\"%s\"}", dept))) ||
-		    (e = catalog_store_item(c, a, code, &item)) ||
-		    (e = catalog_store_version(c, a, id, "draft", 0, &d)) ||
-		    (e = fill_draft(snap, c, a, &item, &d, out)))
-			goto next;
-		e = db_commit(c);
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
-	}
+	struct create_ctx x = {.snap = snap,
+	                       .doc = doc,
+	                       .code = code,
+	                       .dept = dept,
+	                       .text = text,
+	                       .hash = hash,
+	                       .out = out};
+	/* No code for item_tx: the item is not there yet. */
+	e = item_tx(srv, a, who, NULL, 0, create_work, &x, ei);
 	catalog_snapshot_unref(snap);
 	free(text);
 	return e;
@@ -668,14 +688,71 @@ enum err catalog_item_create(struct server *srv, struct arena *a, json_t *doc,
 
 /* ---- publication ---------------------------------------------------------------------- */
 
+struct publish_ctx {
+	struct catalog_snapshot *snap;
+	int64_t rev;
+	const char *eff, *today;
+	json_t **problems;
+	int version; /* published, valid once the transaction committed */
+};
+
+static enum err publish_work(struct item_tx *t, void *ctx)
+{
+	struct publish_ctx *x = ctx;
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	const struct catalog_version_row *d = &t->draft;
+	struct catalog_version_row latest;
+	size_t errors = 0;
+	enum err e = tx_draft_at(t, "没有待发布的草稿", x->rev);
+	if (e)
+		return e;
+	e = catalog_store_version(c, a, t->item.id, "latest", 0, &latest);
+	bool has_latest = e == ERR_OK;
+	if (e && e != ERR_NOT_FOUND)
+		return e;
+	if (has_latest && strcmp(x->eff, latest.effective_from) < 0)
+		return fail(t->ei, a, ERR_BAD_FIELD, "effective_from",
+		            "生效日期不能早于第 %d 版的生效日期（%s）", latest.version,
+		            latest.effective_from);
+	json_t *doc = json_arena_own(a, parse_doc(d->doc));
+	if (!doc)
+		return ERR_INTEGRITY;
+	if (has_latest && !strcmp(latest.hash, d->hash)) {
+		*x->problems = json_arena_own(
+		    a,
+		    json_pack("[{s:s, s:s, s:b}]", "path", "", "message",
+		              arena_printf(a, "草稿与第 %d 版内容相同，无需发布", latest.version),
+		              "warning", 0));
+		return fail(t->ei, a, ERR_INVALID, NULL, "草稿与第 %d 版内容相同，无需发布",
+		            latest.version);
+	}
+	*x->problems = draft_problems(x->snap, c, a, &t->item, doc, 0, 0, &errors);
+	if (errors)
+		return fail(t->ei, a, ERR_INVALID, NULL, "草稿有 %zu 个问题未解决，不能发布",
+		            errors);
+	int n = 0;
+	int64_t now = time_now_ms();
+	const char *dept = json_string_value(json_object_get(doc, "department"));
+	if ((e = catalog_store_max_version(c, a, t->item.id, false, &n)) ||
+	    (e = catalog_store_draft_publish(c, a, d->id, doc, n + 1, x->eff, t->who, now)) ||
+	    (dept && strcmp(dept, t->item.department) &&
+	     (e = catalog_store_item_update(c, a, t->item.id, t->item.code, dept, now))) ||
+	    (e = catalog_store_retire(c, a, x->today)) || (e = catalog_store_meta_bump(c, a)) ||
+	    (e = tx_audit(t, "catalog.publish",
+	                  arena_printf(a,
+	                               "{\"version\":%d,\"effective_from\":\"%s\","
+	                               "\"hash\":\"%s\"}",
+	                               n + 1, x->eff, d->hash))))
+		return e;
+	x->version = n + 1;
+	return ERR_OK;
+}
+
 enum err catalog_publish(struct server *srv, struct arena *a, const char *code, int64_t rev,
                          const char *effective_from, const struct catalog_actor *who, int *version,
                          json_t **problems, struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct catalog_item_row item;
-	struct catalog_version_row d, latest;
-	struct catalog_snapshot *snap = NULL;
 	char today[11];
 	enum err e = ERR_OK;
 	catalog_today(today);
@@ -688,92 +765,15 @@ enum err catalog_publish(struct server *srv, struct arena *a, const char *code, 
 	if (strcmp(eff, today) < 0)
 		return fail(ei, a, ERR_BAD_FIELD, "effective_from", "生效日期不能早于今天（%s）",
 		            today);
-	if ((e = catalog_snapshot_get(srv, &snap)))
+	struct publish_ctx x = {.rev = rev, .eff = eff, .today = today, .problems = problems};
+	if ((e = catalog_snapshot_get(srv, &x.snap)))
 		return e;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t errors = 0;
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = db_begin_write(c)))
-			goto next;
-		e = catalog_store_item_resolve(c, a, code, &item, NULL);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 不存在", code);
-		if (e)
-			goto next;
-		if ((e = catalog_store_item_lock(c, a, item.id)))
-			goto next;
-		e = catalog_store_version(c, a, item.id, "draft", 0, &d);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "code", "事项 %s 没有待发布的草稿", item.code);
-		if (e)
-			goto next;
-		if (d.rev != rev) {
-			e = fail(
-			    ei, a, ERR_CONFLICT, "rev",
-			    "草稿已被他人修改（当前修订号 %lld，您提交的是 %lld），请刷新后重试",
-			    (long long)d.rev, (long long)rev);
-			goto next;
-		}
-		e = catalog_store_version(c, a, item.id, "latest", 0, &latest);
-		bool has_latest = e == ERR_OK;
-		if (e && e != ERR_NOT_FOUND)
-			goto next;
-		e = ERR_OK;
-		if (has_latest && strcmp(eff, latest.effective_from) < 0) {
-			e = fail(ei, a, ERR_BAD_FIELD, "effective_from",
-			         "生效日期不能早于第 %d 版的生效日期（%s）", latest.version,
-			         latest.effective_from);
-			goto next;
-		}
-		json_t *doc = json_arena_own(a, parse_doc(d.doc));
-		if (!doc) {
-			e = ERR_INTEGRITY;
-			goto next;
-		}
-		if (has_latest && !strcmp(latest.hash, d.hash)) {
-			*problems = json_arena_own(
-			    a, json_pack("[{s:s, s:s, s:b}]", "path", "", "message",
-			                 arena_printf(a, "草稿与第 %d 版内容相同，无需发布",
-			                              latest.version),
-			                 "warning", 0));
-			e = fail(ei, a, ERR_INVALID, NULL, "草稿与第 %d 版内容相同，无需发布",
-			         latest.version);
-			goto next;
-		}
-		*problems = draft_problems(snap, c, a, &item, doc, 0, 0, &errors);
-		if (errors) {
-			e = fail(ei, a, ERR_INVALID, NULL, "草稿有 %zu 个问题未解决，不能发布",
-			         errors);
-			goto next;
-		}
-		int n = 0;
-		int64_t now = time_now_ms();
-		const char *dept = json_string_value(json_object_get(doc, "department"));
-		if ((e = catalog_store_max_version(c, a, item.id, false, &n)) ||
-		    (e = catalog_store_draft_publish(c, a, d.id, doc, n + 1, eff, who, now)) ||
-		    (dept && strcmp(dept, item.department) &&
-		     (e = catalog_store_item_update(c, a, item.id, item.code, dept, now))) ||
-		    (e = catalog_store_retire(c, a, today)) ||
-		    (e = catalog_store_meta_bump(c, a)) ||
-		    (e = catalog_audit(c, a, who, "catalog.publish", target_of(a, item.code),
-		                       arena_printf(a,
-		                                    "{\"version\":%d,\"effective_from\":\"%s\","
-		                                    "\"hash\":\"%s\"}",
-		                                    n + 1, eff, d.hash))))
-			goto next;
-		if (!(e = db_commit(c)))
-			*version = n + 1;
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
-	}
-	catalog_snapshot_unref(snap);
-	if (!e)
+	e = item_tx(srv, a, who, code, TX_LOCK, publish_work, &x, ei);
+	catalog_snapshot_unref(x.snap);
+	if (!e) {
+		*version = x.version;
 		catalog_rebuild(srv);
+	}
 	return e;
 }
 
@@ -827,18 +827,77 @@ json_t *catalog_change_json(const struct db_rows *rs, int r)
 	return change_json(rs, r);
 }
 
+struct change_ctx {
+	struct catalog_snapshot *snap;
+	const char *old_code, *new_code, *effective, *reason, *today;
+	json_t **change_out;
+	/* Not reset between attempts: catalog_apply_due only ever sets it. */
+	bool changed;
+};
+
+static enum err change_work(struct item_tx *t, void *ctx)
+{
+	struct change_ctx *x = ctx;
+	struct db_conn *c = t->c;
+	struct arena *a = t->a;
+	struct db_rows *rs = NULL;
+	struct catalog_item_row other;
+	struct catalog_version_row latest;
+	bool reserved = false;
+	int64_t id = 0;
+	/* By its current code only (not through earlier code changes, as item_tx would). */
+	enum err e = catalog_store_item(c, a, x->old_code, &t->item);
+	if (e == ERR_NOT_FOUND)
+		fail(t->ei, a, e, "old", "目录中没有当前编码为 %s 的事项", x->old_code);
+	if (e || (e = catalog_store_item_lock(c, a, t->item.id)))
+		return e;
+	e = catalog_store_item(c, a, x->new_code, &other);
+	if (e == ERR_OK)
+		return fail(t->ei, a, ERR_EXISTS, "new", "新编码 %s 已是事项的编码", x->new_code);
+	if (e != ERR_NOT_FOUND || (e = catalog_store_code_reserved(c, a, x->new_code, &reserved)))
+		return e;
+	if (reserved)
+		return fail(t->ei, a, ERR_EXISTS, "new", "新编码 %s 已用于其他编码变更",
+		            x->new_code);
+	if ((e = db_exec(c, a, &rs,
+	                 "SELECT new_code, effective FROM catalog_code_changes"
+	                 " WHERE item_id = ? AND status = 'scheduled'",
+	                 "i", t->item.id)))
+		return e;
+	if (rs->nrows)
+		return fail(t->ei, a, ERR_EXISTS, "old",
+		            "事项 %s 已有待生效的编码变更（→ %s，%s 生效）", x->old_code,
+		            db_text(rs, 0, 0), db_text(rs, 0, 1));
+	/* The item under its new code must still pass the catalog's rules (the code
+	 * scheme, impl_code composition): refuse now rather than on the effective date. */
+	e = catalog_store_version(c, a, t->item.id, "latest", 0, &latest);
+	if (e == ERR_OK && (e = recode_check(x->snap, a, &latest, x->old_code, x->new_code, t->ei)))
+		return e;
+	if (e && e != ERR_NOT_FOUND)
+		return e;
+	if ((e = catalog_store_change_insert(c, a, t->item.id, x->old_code, x->new_code,
+	                                     x->effective, x->reason, t->who, time_now_ms(),
+	                                     &id)) ||
+	    (e = catalog_audit(c, a, t->who, "catalog.code_change.add",
+	                       arena_printf(a, "catalog_code_change:%lld", (long long)id),
+	                       arena_printf(a,
+	                                    "{\"old\":\"%s\",\"new\":\"%s\",\"effective\":\"%s\"}",
+	                                    x->old_code, x->new_code, x->effective))) ||
+	    (e = catalog_apply_due(c, a, x->today, t->who, &x->changed)) ||
+	    (x->changed &&
+	     ((e = catalog_store_retire(c, a, x->today)) || (e = catalog_store_meta_bump(c, a)))) ||
+	    (e = catalog_store_change(c, a, id, &rs)))
+		return e;
+	*x->change_out = json_arena_own(a, change_json(rs, 0));
+	return ERR_OK;
+}
+
 enum err catalog_code_change_add(struct server *srv, struct arena *a, const char *old_code,
                                  const char *new_code, const char *effective, const char *reason,
                                  const struct catalog_actor *who, json_t **change_out,
                                  struct errinfo *ei)
 {
-	struct db_conn *c = NULL;
-	struct db_rows *rs = NULL;
-	struct catalog_item_row item, other;
-	struct catalog_version_row latest;
-	struct catalog_snapshot *snap = NULL;
 	char today[11];
-	bool changed = false;
 	enum err e = ERR_OK;
 	catalog_today(today);
 	memset(ei, 0, sizeof(*ei));
@@ -854,77 +913,18 @@ enum err catalog_code_change_add(struct server *srv, struct arena *a, const char
 		            "生效日期应为 YYYY-MM-DD 格式的有效日期");
 	if (strcmp(effective, today) < 0)
 		return fail(ei, a, ERR_BAD_FIELD, "effective", "生效日期不能早于今天（%s）", today);
-	if ((e = catalog_snapshot_get(srv, &snap)))
+	struct change_ctx x = {.old_code = old_code,
+	                       .new_code = new_code,
+	                       .effective = effective,
+	                       .reason = reason,
+	                       .today = today,
+	                       .change_out = change_out};
+	if ((e = catalog_snapshot_get(srv, &x.snap)))
 		return e;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool reserved = false;
-		int64_t id = 0;
-		memset(ei, 0, sizeof(*ei));
-		if ((e = db_acquire(srv->db, CATALOG_DB_WAIT_MS, &c)))
-			break;
-		if ((e = db_begin_write(c)))
-			goto next;
-		e = catalog_store_item(c, a, old_code, &item);
-		if (e == ERR_NOT_FOUND)
-			fail(ei, a, e, "old", "目录中没有当前编码为 %s 的事项", old_code);
-		if (e)
-			goto next;
-		if ((e = catalog_store_item_lock(c, a, item.id)))
-			goto next;
-
-		e = catalog_store_item(c, a, new_code, &other);
-		if (e == ERR_OK) {
-			e = fail(ei, a, ERR_EXISTS, "new", "新编码 %s 已是事项的编码", new_code);
-			goto next;
-		}
-		if (e != ERR_NOT_FOUND ||
-		    (e = catalog_store_code_reserved(c, a, new_code, &reserved)))
-			goto next;
-		if (reserved) {
-			e = fail(ei, a, ERR_EXISTS, "new", "新编码 %s 已用于其他编码变更",
-			         new_code);
-			goto next;
-		}
-		if ((e = db_exec(c, a, &rs,
-		                 "SELECT new_code, effective FROM catalog_code_changes"
-		                 " WHERE item_id = ? AND status = 'scheduled'",
-		                 "i", item.id)))
-			goto next;
-		if (rs->nrows) {
-			e = fail(ei, a, ERR_EXISTS, "old",
-			         "事项 %s 已有待生效的编码变更（→ %s，%s 生效）", old_code,
-			         db_text(rs, 0, 0), db_text(rs, 0, 1));
-			goto next;
-		}
-		/* The item under its new code must still pass the catalog's rules (the code
-		 * scheme, impl_code composition): refuse now rather than on the effective date. */
-		e = catalog_store_version(c, a, item.id, "latest", 0, &latest);
-		if (e == ERR_OK && (e = recode_check(snap, a, &latest, old_code, new_code, ei)))
-			goto next;
-		if (e && e != ERR_NOT_FOUND)
-			goto next;
-		if ((e = catalog_store_change_insert(c, a, item.id, old_code, new_code, effective,
-		                                     reason, who, time_now_ms(), &id)) ||
-		    (e = catalog_audit(
-		         c, a, who, "catalog.code_change.add",
-		         arena_printf(a, "catalog_code_change:%lld", (long long)id),
-		         arena_printf(a, "{\"old\":\"%s\",\"new\":\"%s\",\"effective\":\"%s\"}",
-		                      old_code, new_code, effective))) ||
-		    (e = catalog_apply_due(c, a, today, who, &changed)) ||
-		    (changed && ((e = catalog_store_retire(c, a, today)) ||
-		                 (e = catalog_store_meta_bump(c, a)))) ||
-		    (e = catalog_store_change(c, a, id, &rs)))
-			goto next;
-		*change_out = json_arena_own(a, change_json(rs, 0));
-		e = db_commit(c);
-	next:
-		db_release(c);
-		c = NULL;
-		if (!retryable(e, ei))
-			break;
-	}
-	catalog_snapshot_unref(snap);
-	if (!e && changed)
+	/* No code for item_tx: the item is found by its current code only, see change_work. */
+	e = item_tx(srv, a, who, NULL, 0, change_work, &x, ei);
+	catalog_snapshot_unref(x.snap);
+	if (!e && x.changed)
 		catalog_rebuild(srv);
 	return e;
 }

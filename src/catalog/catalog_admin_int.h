@@ -284,6 +284,10 @@ enum err catalog_store_count_items(struct db_conn *c, struct arena *a, int64_t *
 /* Current documents: rows (kind, name, doc) of the newest row of each departments/code
  * table name. */
 enum err catalog_store_docs(struct db_conn *c, struct arena *a, struct db_rows **rows);
+/* Parse those rows (no connection needed): the departments document to *departments (a new
+ * reference, NULL when there is none), each code table into tables under its name.
+ * ERR_INTEGRITY when a stored document does not parse; *departments is then NULL. */
+enum err catalog_store_docs_parse(const struct db_rows *rows, json_t **departments, json_t *tables);
 /* Store doc under (kind, name) when its hash differs from the current one. */
 enum err catalog_store_doc_put(struct db_conn *c, struct arena *a, const char *kind,
                                const char *name, const char *doc, const char *hash,

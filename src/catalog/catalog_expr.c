@@ -197,6 +197,15 @@ static void skip_ws(struct parser *ps)
 		ps->p++;
 }
 
+/* Bytes of the UTF-8 character at p, so that a message names it whole; never past the end. */
+static int char_bytes(const char *p)
+{
+	unsigned char uc = (unsigned char)*p;
+	int len = uc >= 0xF0 ? 4 : uc >= 0xE0 ? 3 : uc >= 0xC0 ? 2 : 1;
+	int left = (int)strnlen(p, 4);
+	return left < len ? left : len;
+}
+
 static struct node *mk(struct parser *ps, enum kind k)
 {
 	struct node *n = arena_zalloc(ps->a, sizeof(*n));
@@ -355,19 +364,8 @@ static struct node *parse_string(struct parser *ps)
 			if (c == 0) {
 				fail_at(ps, start, "字符串缺少结尾的引号");
 			} else {
-				/* Name the escape; a multi-byte character after the backslash is
-				 * printed whole. */
-				int len = 1;
-				unsigned char uc = (unsigned char)c;
-				if (uc >= 0xF0)
-					len = 4;
-				else if (uc >= 0xE0)
-					len = 3;
-				else if (uc >= 0xC0)
-					len = 2;
-				if ((int)strnlen(esc + 1, 4) < len)
-					len = (int)strnlen(esc + 1, 4);
-				fail_at(ps, esc, "字符串中的转义“\\%.*s”不正确", len, esc + 1);
+				fail_at(ps, esc, "字符串中的转义“\\%.*s”不正确",
+				        char_bytes(esc + 1), esc + 1);
 			}
 			goto out;
 		}
@@ -428,6 +426,49 @@ static int find_fn(const char *name, size_t n)
 	return -1;
 }
 
+/* Expressions separated by commas, ps->p on the opening bracket, up to the closing one close
+ * (consumed); at most max of them into v. fn names the function whose arguments they are,
+ * for the messages (NULL: the items of a list). Returns how many, or -1 after an error. */
+static int parse_seq(struct parser *ps, char close, const char *fn, struct node **v, int max)
+{
+	const char *open = ps->p++;
+	int n = 0;
+	skip_ws(ps);
+	if (*ps->p != close) {
+		for (;;) {
+			if (n == max) {
+				if (fn)
+					fail_at(ps, ps->p, "函数“%s”的参数过多", fn);
+				else
+					fail_at(ps, ps->p, "列表过长（最多 %d 项）", max);
+				return -1;
+			}
+			struct node *x = parse_or(ps);
+			if (!x)
+				return -1;
+			v[n++] = x;
+			skip_ws(ps);
+			if (*ps->p != ',')
+				break;
+			ps->p++;
+		}
+	}
+	skip_ws(ps);
+	if (*ps->p != close) {
+		if (fn && *ps->p == 0)
+			fail_at(ps, ps->p, "函数“%s”的参数缺少右括号“)”", fn);
+		else if (fn)
+			fail_at(ps, ps->p, "函数“%s”的参数之间应以逗号分隔", fn);
+		else if (*ps->p == 0)
+			fail_at(ps, open, "左方括号“[”缺少对应的右方括号“]”");
+		else
+			fail_at(ps, ps->p, "列表的各项之间应以逗号分隔");
+		return -1;
+	}
+	ps->p++;
+	return n;
+}
+
 static struct node *parse_call(struct parser *ps, const char *name, size_t nlen)
 {
 	const char *at = name;
@@ -436,37 +477,10 @@ static struct node *parse_call(struct parser *ps, const char *name, size_t nlen)
 		fail_at(ps, at, "不认识的函数“%.*s”", (int)nlen, name);
 		return NULL;
 	}
-	ps->p++; /* ( */
 	struct node *args[8];
-	int nargs = 0;
-	skip_ws(ps);
-	if (*ps->p != ')') {
-		for (;;) {
-			if (nargs == (int)(sizeof(args) / sizeof(args[0]))) {
-				fail_at(ps, ps->p, "函数“%s”的参数过多", fns[f].name);
-				return NULL;
-			}
-			struct node *x = parse_or(ps);
-			if (!x)
-				return NULL;
-			args[nargs++] = x;
-			skip_ws(ps);
-			if (*ps->p == ',') {
-				ps->p++;
-				continue;
-			}
-			break;
-		}
-	}
-	skip_ws(ps);
-	if (*ps->p != ')') {
-		if (*ps->p == 0)
-			fail_at(ps, ps->p, "函数“%s”的参数缺少右括号“)”", fns[f].name);
-		else
-			fail_at(ps, ps->p, "函数“%s”的参数之间应以逗号分隔", fns[f].name);
+	int nargs = parse_seq(ps, ')', fns[f].name, args, (int)(sizeof(args) / sizeof(args[0])));
+	if (nargs < 0)
 		return NULL;
-	}
-	ps->p++;
 	if (nargs != fns[f].arity) {
 		fail_at(ps, at, "函数“%s”需要 %d 个参数，实际为 %d 个", fns[f].name, fns[f].arity,
 		        nargs);
@@ -591,37 +605,10 @@ static struct node *parse_primary(struct parser *ps)
 		return x;
 	}
 	if (c == '[') {
-		const char *open = ps->p++;
 		struct node *items[256];
-		int n = 0;
-		skip_ws(ps);
-		if (*ps->p != ']') {
-			for (;;) {
-				if (n == (int)(sizeof(items) / sizeof(items[0]))) {
-					fail_at(ps, ps->p, "列表过长（最多 256 项）");
-					return NULL;
-				}
-				struct node *x = parse_or(ps);
-				if (!x)
-					return NULL;
-				items[n++] = x;
-				skip_ws(ps);
-				if (*ps->p == ',') {
-					ps->p++;
-					continue;
-				}
-				break;
-			}
-		}
-		skip_ws(ps);
-		if (*ps->p != ']') {
-			if (*ps->p == 0)
-				fail_at(ps, open, "左方括号“[”缺少对应的右方括号“]”");
-			else
-				fail_at(ps, ps->p, "列表的各项之间应以逗号分隔");
+		int n = parse_seq(ps, ']', NULL, items, (int)(sizeof(items) / sizeof(items[0])));
+		if (n < 0)
 			return NULL;
-		}
-		ps->p++;
 		struct node *l = mk(ps, N_LIST);
 		return l && set_kids(ps, l, items, n) ? l : NULL;
 	}
@@ -643,17 +630,7 @@ static struct node *parse_primary(struct parser *ps)
 		fail_at(ps, ps->p, "“%c”前缺少运算对象", c);
 		return NULL;
 	}
-	int len = 1;
-	unsigned char uc = (unsigned char)c;
-	if (uc >= 0xF0)
-		len = 4;
-	else if (uc >= 0xE0)
-		len = 3;
-	else if (uc >= 0xC0)
-		len = 2;
-	if ((int)strnlen(ps->p, 4) < len)
-		len = (int)strnlen(ps->p, 4);
-	fail_at(ps, ps->p, "不认识的字符“%.*s”", len, ps->p);
+	fail_at(ps, ps->p, "不认识的字符“%.*s”", char_bytes(ps->p), ps->p);
 	return NULL;
 }
 

@@ -609,19 +609,8 @@ enum err catalog_export_bundle(struct server *srv, struct arena *a, json_t **out
 		goto out;
 	db_commit(c);
 	json_t *departments = NULL;
-	for (int r = 0; r < docs->nrows; r++) {
-		json_t *d = json_loads(db_text(docs, r, 2), 0, NULL);
-		if (!d) {
-			e = ERR_INTEGRITY;
-			goto out;
-		}
-		if (!strcmp(db_text(docs, r, 0), "departments")) {
-			json_decref(departments);
-			departments = d;
-		} else {
-			json_object_set_new(tables, db_text(docs, r, 1), d);
-		}
-	}
+	if ((e = catalog_store_docs_parse(docs, &departments, tables)))
+		goto out;
 	for (int r = 0; r < items->nrows; r++) {
 		json_t *d = json_loads(db_text(items, r, 3), 0, NULL);
 		if (!d) {

@@ -49,6 +49,27 @@ enum err catalog_store_docs(struct db_conn *c, struct arena *a, struct db_rows *
 	               "");
 }
 
+enum err catalog_store_docs_parse(const struct db_rows *rows, json_t **departments, json_t *tables)
+{
+	json_t *dep = NULL;
+	*departments = NULL;
+	for (int r = 0; r < rows->nrows; r++) {
+		json_t *d = json_loads(db_text(rows, r, 2), 0, NULL);
+		if (!d) {
+			json_decref(dep);
+			return ERR_INTEGRITY;
+		}
+		if (!strcmp(db_text(rows, r, 0), "departments")) {
+			json_decref(dep);
+			dep = d;
+		} else {
+			json_object_set_new(tables, db_text(rows, r, 1), d);
+		}
+	}
+	*departments = dep;
+	return ERR_OK;
+}
+
 enum err catalog_store_doc_put(struct db_conn *c, struct arena *a, const char *kind,
                                const char *name, const char *doc, const char *hash,
                                int64_t import_id, int64_t now, bool *changed)
