@@ -55,6 +55,8 @@ static const struct key {
     I(ws_queue_max, 262144, 1024, 67108864),
     S(modules, ""),
     B(with_sim, 0),
+    S(sim_url, ""),
+    I(sim_port, 0, 0, 65535),
 #undef S
 #undef I
 #undef B
