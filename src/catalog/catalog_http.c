@@ -261,25 +261,18 @@ out:
 	return e;
 }
 
-/* POST /api/v1/admin/catalog/evaluate {"sub_item":{…},"data":{…}}: the live preview of the
- * draft editor. The engine evaluates checked documents only, so the sub-item is checked
- * first (inside a shell item); with errors the answer is 422 with the problems. */
-static enum err h_admin_evaluate(struct req *r, struct resp *w)
+/* The engine works on checked documents only: check sub (a sub-item of a draft) inside a
+ * shell item. ERR_OK with *answered false when it has no errors; with errors the 422 answer
+ * listing them has been written and *answered is true. */
+static enum err check_draft_sub(struct req *r, struct resp *w, const struct catalog_snapshot *s,
+                                json_t *sub, bool *answered)
 {
-	struct catalog_snapshot *s = NULL;
-	struct catalog_form_result res;
-	struct catalog_problems pr;
-	char today[11], basic[13] = "000000000000";
-	json_t *sub = json_object_get(r->json, "sub_item");
-	enum err e = snapshot(r, &s);
-	if (e)
-		return e;
-	memset(&res, 0, sizeof(res));
+	struct catalog_problems pr, mine;
+	char basic[13] = "000000000000";
+	enum err e = ERR_OK;
+	*answered = false;
 	catalog_problems_init(&pr, r->arena);
-	if (!s->ref) {
-		e = req_fail(r, ERR_UNAVAILABLE, NULL, "事项目录尚未导入部门和代码表");
-		goto out;
-	}
+	catalog_problems_init(&mine, r->arena);
 	const char *code = json_string_value(json_object_get(sub, "code"));
 	if (catalog_sub_code_ok(code))
 		memcpy(basic, code, 12);
@@ -290,21 +283,43 @@ static enum err h_admin_evaluate(struct req *r, struct resp *w)
 		goto out;
 	}
 	catalog_item_check(s->ref, shell, "", &pr);
-	struct catalog_problems mine;
-	catalog_problems_init(&mine, r->arena);
 	for (size_t i = 0; i < pr.n; i++)
 		if (!strncmp(pr.v[i].path, "sub_items[0]", 12))
 			catalog_problems_add(&mine, "",
 			                     pr.v[i].path + 12 + (pr.v[i].path[12] == '.'),
 			                     pr.v[i].warning, "%s", pr.v[i].message);
 	if (mine.errors) {
+		*answered = true;
 		e = fail_problems(
 		    r, w, arena_printf(r->arena, "情形定义有 %zu 个问题，无法预览", mine.errors),
 		    json_arena_own(r->arena, catalog_problems_json(&mine, false)));
-		catalog_problems_release(&mine);
+	}
+out:
+	catalog_problems_release(&mine);
+	catalog_problems_release(&pr);
+	return e;
+}
+
+/* POST /api/v1/admin/catalog/evaluate {"sub_item":{…},"data":{…}}: the live preview of the
+ * draft editor. The sub-item is checked first; with errors the answer is 422 with the
+ * problems. */
+static enum err h_admin_evaluate(struct req *r, struct resp *w)
+{
+	struct catalog_snapshot *s = NULL;
+	struct catalog_form_result res;
+	char today[11];
+	bool answered = false;
+	json_t *sub = json_object_get(r->json, "sub_item");
+	enum err e = snapshot(r, &s);
+	if (e)
+		return e;
+	memset(&res, 0, sizeof(res));
+	if (!s->ref) {
+		e = req_fail(r, ERR_UNAVAILABLE, NULL, "事项目录尚未导入部门和代码表");
 		goto out;
 	}
-	catalog_problems_release(&mine);
+	if ((e = check_draft_sub(r, w, s, sub, &answered)) || answered)
+		goto out;
 	catalog_today(today);
 	if ((e = catalog_form_evaluate(s->ref, sub, json_object_get(r->json, "data"), today, &res)))
 		goto out;
@@ -315,7 +330,65 @@ static enum err h_admin_evaluate(struct req *r, struct resp *w)
 	                    res.computed));
 out:
 	catalog_form_result_release(&res);
-	catalog_problems_release(&pr);
+	catalog_snapshot_unref(s);
+	return e;
+}
+
+/* POST /api/v1/admin/catalog/sample {"sub_item":{…}} → {"data":{…}}: sample data for the
+ * draft editor's preview (catalog_form_sample), after the same check as evaluate. */
+static enum err h_admin_sample(struct req *r, struct resp *w)
+{
+	struct catalog_snapshot *s = NULL;
+	char today[11];
+	json_t *data = NULL;
+	bool answered = false;
+	json_t *sub = json_object_get(r->json, "sub_item");
+	enum err e = snapshot(r, &s);
+	if (e)
+		return e;
+	if (!s->ref) {
+		e = req_fail(r, ERR_UNAVAILABLE, NULL, "事项目录尚未导入部门和代码表");
+		goto out;
+	}
+	if ((e = check_draft_sub(r, w, s, sub, &answered)) || answered)
+		goto out;
+	catalog_today(today);
+	data = catalog_form_sample(s->ref, sub, today);
+	if (!data) {
+		e = ERR_NOMEM;
+		goto out;
+	}
+	resp_json(w, 200, json_pack("{s:o}", "data", data));
+out:
+	catalog_snapshot_unref(s);
+	return e;
+}
+
+/* GET /api/v1/admin/catalog/subitems/{code}/sample → {"data":{…}}: sample data for the
+ * sub-item of the current published version (an old code is followed to the new one). */
+static enum err h_subitem_sample(struct req *r, struct resp *w)
+{
+	struct catalog_snapshot *s = NULL;
+	const struct catalog_entry *en;
+	const char *code = req_param(r, "code"), *from;
+	char today[11];
+	json_t *data = NULL;
+	enum err e = snapshot(r, &s);
+	if (e)
+		return e;
+	const json_t *sub = find_sub(r, s, code, &en, &from);
+	if (!sub || !s->ref) {
+		e = req_fail(r, ERR_NOT_FOUND, "code", "子项 %s 不存在或尚未生效", code);
+		goto out;
+	}
+	catalog_today(today);
+	data = catalog_form_sample(s->ref, sub, today);
+	if (!data) {
+		e = ERR_NOMEM;
+		goto out;
+	}
+	resp_json(w, 200, json_pack("{s:o}", "data", data));
+out:
 	catalog_snapshot_unref(s);
 	return e;
 }
@@ -870,6 +943,10 @@ static const struct json_field admin_evaluate_body[] = {
     {"data", JF_OBJECT, JF_REQUIRED, 0, 0, "表单数据"},
     {NULL, 0, 0, 0, 0, NULL},
 };
+static const struct json_field admin_sample_body[] = {
+    {"sub_item", JF_OBJECT, JF_REQUIRED, 0, 0, "情形"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
 static const struct json_field item_body[] = {
     {"item", JF_OBJECT, JF_REQUIRED, 0, 0, "事项"},
     {NULL, 0, 0, 0, 0, NULL},
@@ -910,6 +987,8 @@ static const struct route catalog_routes[] = {
     {"GET", "/api/v1/catalog/code-tables/{id}", h_code_table, NULL, 0, NULL},
     {"POST", "/api/v1/catalog/subitems/{code}/evaluate", h_evaluate, NULL, 0, evaluate_body},
     {"POST", "/api/v1/admin/catalog/evaluate", h_admin_evaluate, EDIT, 0, admin_evaluate_body},
+    {"POST", "/api/v1/admin/catalog/sample", h_admin_sample, EDIT, 0, admin_sample_body},
+    {"GET", "/api/v1/admin/catalog/subitems/{code}/sample", h_subitem_sample, EDIT, 0, NULL},
     {"GET", "/api/v1/admin/catalog/items", h_admin_items, EDIT, 0, NULL},
     {"POST", "/api/v1/admin/catalog/items", h_item_create, EDIT, 0, item_body},
     {"GET", ITEM "/versions", h_versions, EDIT, 0, NULL},

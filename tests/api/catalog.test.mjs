@@ -259,6 +259,53 @@ describe('catalog', () => {
     assert.equal(noData.body.error.field, 'data');
   });
 
+  test('the sample data of every shipped sub-item passes its own field checks', async () => {
+    const codes = files.items.flatMap((it) => it.doc.sub_items.map((s) => s.code));
+    assert.equal(codes.length, files.subItems);
+    let ruleFailures = 0;
+    let blocked = 0;
+    const failures = [];
+    // A few requests in flight at a time: quick, without crowding a shared machine.
+    const queue = [...codes];
+    const worker = async () => {
+      for (let code = queue.shift(); code; code = queue.shift()) {
+        const sample = await cat.get(`/api/v1/admin/catalog/subitems/${code}/sample`);
+        assert.equal(sample.status, 200, `${code}: ${JSON.stringify(sample.body)}`);
+        assert.equal(typeof sample.body.data, 'object', code);
+        const r = await clerk.post(`/api/v1/catalog/subitems/${code}/evaluate`, { data: sample.body.data });
+        assert.equal(r.status, 200, `${code}: ${JSON.stringify(r.body)}`);
+        // Samples fill every field validly but do not solve form rules (an age limit, a date
+        // order): only violations of the fields' own checks count here.
+        const sub = (await clerk.get(`/api/v1/catalog/subitems/${code}`)).body.sub_item;
+        const ruleIds = new Set((sub.form.rules || []).map((x) => x.id));
+        const fieldViolations = r.body.violations.filter((v) => !ruleIds.has(v.rule));
+        if (fieldViolations.length) failures.push({ code, violations: fieldViolations });
+        if (r.body.violations.length > fieldViolations.length) ruleFailures++;
+        if (r.body.blocked) blocked++;
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    assert.deepEqual(failures, []);
+    console.log(
+      `${codes.length} samples: no field violations; ${ruleFailures} fail a form rule, ${blocked} blocked by 预审`,
+    );
+    // The same for a draft's sub-item (the editor's 填充示例数据), after the same check as evaluate.
+    const jlk = (await clerk.get('/api/v1/catalog/items?q=jlk')).body.items[0];
+    const sub = (await clerk.get(`/api/v1/catalog/items/${jlk.code}`)).body.item.sub_items[0];
+    const draft = await cat.post('/api/v1/admin/catalog/sample', { sub_item: sub });
+    assert.equal(draft.status, 200, JSON.stringify(draft.body));
+    assert.deepEqual(draft.body, (await cat.get(`/api/v1/admin/catalog/subitems/${sub.code}/sample`)).body);
+    const broken = structuredClone(sub);
+    broken.form.fields[0].type = 'telephone';
+    const refused = await cat.post('/api/v1/admin/catalog/sample', { sub_item: broken });
+    assert.equal(refused.status, 422);
+    assert.ok(refused.body.problems.some((p) => p.path.startsWith('form.fields[0]')), JSON.stringify(refused.body));
+    assert.equal((await cat.post('/api/v1/admin/catalog/sample', {})).body.error.field, 'sub_item');
+    assert.equal((await clerk.get(`/api/v1/admin/catalog/subitems/${sub.code}/sample`)).status, 403);
+    assert.equal((await clerk.post('/api/v1/admin/catalog/sample', { sub_item: sub })).status, 403);
+    assert.equal((await cat.get('/api/v1/admin/catalog/subitems/310004999000-01/sample')).status, 404);
+  });
+
   test('draft → save → stale save 409 → problems → publish (clerk 403) → versions → diff', async () => {
     const code = '310004902000';
     const item = makeItem(code, '居住证明开具（接口测试）', 'ju zhu zheng ming kai ju jie kou ce shi', 'jzzmkjjkcs');
