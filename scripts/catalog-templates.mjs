@@ -16,11 +16,10 @@
 //                                           [--only CODE]... [--html DIR]
 //   --force          regenerate every template (default: only those whose PDF or positions are
 //                    missing or no longer match the form)
-//   --format compat  only the keys `shouli admin catalog check` accepts today: fields without
-//                    w/h/choices, every group row recorded as "<group>.<field>" in row order
-//                    (default, so that running the generator never fails `make check`)
 //   --format full    fields with w/h, group rows as "<group>[n].<field>", enum/boolean option
-//                    boxes as "choices": needs a checker that knows these keys
+//                    boxes as "choices" (default)
+//   --format compat  the older record: fields without w/h/choices, every group row recorded
+//                    as "<group>.<field>" in row order (for a renderer that predates full)
 //   --only CODE      only sub-items whose code starts with CODE (repeatable)
 //   --html DIR       also write each form's paginated HTML to DIR (for inspection)
 import { execFileSync } from 'node:child_process';
@@ -80,7 +79,7 @@ const COL_WEIGHT = {
 const PDF_DATE = 'D:20000101000000Z';
 
 function parseArgs(argv) {
-  const opt = { catalog: join(ROOT, 'catalog'), force: false, format: 'compat', only: [], html: null };
+  const opt = { catalog: join(ROOT, 'catalog'), force: false, format: 'full', only: [], html: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {

@@ -271,6 +271,35 @@ static int distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
+const char *ck_near_code(const struct ck *c, const char *table, const char *s)
+{
+	const json_t *t = catalog_ref_code_table(c->ref, table);
+	const char *best = NULL, *same_word = NULL;
+	int bd = 3, words = 0;
+	size_t wn = s ? strcspn(s, "_") : 0;
+	size_t i;
+	json_t *e;
+	if (!s)
+		return NULL;
+	json_array_foreach (json_object_get(t, "entries"), i, e) {
+		const char *code = json_get_str(e, "code");
+		if (!code)
+			continue;
+		int d = distance(s, code);
+		if (d < bd) {
+			bd = d;
+			best = code;
+		}
+		/* Synonyms tend to keep the first word and vary the rest
+		 * (marriage_certificate, death_medical). */
+		if (!strncmp(code, s, wn) && (code[wn] == 0 || code[wn] == '_')) {
+			same_word = code;
+			words++;
+		}
+	}
+	return best ? best : words == 1 ? same_word : NULL;
+}
+
 /* Type-dependent keys (a field's min_length, code_table, …) are in the table for every type;
  * the caller checks that they fit the type. */
 bool ck_check_keys(struct ck *c, const json_t *obj, const struct kspec *spec, const char *what)

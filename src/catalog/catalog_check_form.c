@@ -29,13 +29,13 @@ static int find_fld(const struct ck *c, const char *id)
 	return -1;
 }
 
-/* Does ref name a member of a compound field (applicant.id_doc.number) among fields of
- * group g (-1: top level), with names relative to that scope? */
-static bool compound_member(const struct ck *c, int g, const char *ref)
+/* The compound field (index) of which ref names a member (applicant.id_doc.number), among
+ * fields of group g (-1: top level), with names relative to that scope; -1 when none. */
+static int compound_of(const struct ck *c, int g, const char *ref)
 {
 	const char *dot = strrchr(ref, '.');
 	if (!dot)
-		return false;
+		return -1;
 	for (int i = 0; i < c->nflds; i++) {
 		if (c->flds[i].group != g)
 			continue;
@@ -46,9 +46,14 @@ static bool compound_member(const struct ck *c, int g, const char *ref)
 		const char *const *m = catalog_ftype_members(c->flds[i].type);
 		for (; m && *m; m++)
 			if (!strcmp(*m, dot + 1))
-				return true;
+				return i;
 	}
-	return false;
+	return -1;
+}
+
+static bool compound_member(const struct ck *c, int g, const char *ref)
+{
+	return compound_of(c, g, ref) >= 0;
 }
 
 /* Is ref a namespace (a proper prefix at a dot) of some field in scope g? */
@@ -338,6 +343,21 @@ static void check_value_for_type(struct ck *c, const struct ck_field *f, const j
 	}
 }
 
+/* A certificate name of the e-certificate library (a prefill's cert, a material's e_cert) at
+ * obj[key]: a code of the e_cert table. */
+static void check_ecert_name(struct ck *c, const json_t *obj, const char *key)
+{
+	const char *name = ck_str(obj, key);
+	if (!name || catalog_ref_code_entry(c->ref, "e_cert", name))
+		return;
+	const char *near = ck_near_code(c, "e_cert", name);
+	if (near)
+		ck_report_at(c, key, false, "证照类型“%s”不在代码表“e_cert”中（是否应为“%s”？）",
+		             name, near);
+	else
+		ck_report_at(c, key, false, "证照类型“%s”不在代码表“e_cert”中", name);
+}
+
 static void check_prefill(struct ck *c, const json_t *list, const struct ck_field *f)
 {
 	size_t i;
@@ -375,6 +395,8 @@ static void check_prefill(struct ck *c, const json_t *list, const struct ck_fiel
 			} else if (!strcmp(src, "e_cert")) {
 				if (!json_object_get(p, "cert"))
 					CK_ERR(c, "预填来源“e_cert”需要“cert”（证照类型）");
+				else
+					check_ecert_name(c, p, "cert");
 				if (json_object_get(p, "flow"))
 					CK_ERR(c, "预填来源“e_cert”不使用“flow”");
 			} else if (!strcmp(src, "lookup")) {
@@ -770,6 +792,8 @@ void ck_check_materials(struct ck *c, const json_t *list)
 			CK_ERR(c, "来源含 e_cert 时需要“e_cert”（证照类型）");
 		if (!has_ecert && json_object_get(m, "e_cert"))
 			ck_report_at(c, "e_cert", false, "来源不含 e_cert 时不需要“e_cert”");
+		else
+			check_ecert_name(c, m, "e_cert");
 		json_t *cnt = json_object_get(m, "count"), *cp = json_object_get(m, "copies");
 		if (json_is_integer(cnt) &&
 		    (json_integer_value(cnt) < 1 || json_integer_value(cnt) > 100))
@@ -870,12 +894,23 @@ static const struct kspec appform_fixed_keys[] = {
     {"fields", K_ARR, 0},    {"signature_boxes", K_ARR, 0}, {NULL, 0, 0}};
 static const struct kspec section_keys[] = {
     {"title", K_NESTR, KREQ}, {"fields", K_ARR, KREQ}, {"when", K_STR, 0}, {NULL, 0, 0}};
-static const struct kspec place_keys[] = {{"field", K_NESTR, KREQ}, {"page", K_INT, KREQ},
-                                          {"x", K_NUM, KREQ},       {"y", K_NUM, KREQ},
-                                          {"size", K_NUM, 0},       {NULL, 0, 0}};
+/* A position's field: a field id, a member of a compound field, or a group's row field as
+ * "<group>.<field>" (one entry per printed row, in row order) or "<group>[n].<field>". */
+static const struct kspec place_keys[] = {
+    {"field", K_NESTR, KREQ}, {"page", K_INT, KREQ}, {"x", K_NUM, KREQ},
+    {"y", K_NUM, KREQ},       {"w", K_NUM, 0},       {"h", K_NUM, 0},
+    {"size", K_NUM, 0},       {"choices", K_ARR, 0}, {NULL, 0, 0}};
+static const struct kspec choice_keys[] = {{"code", K_NESTR, KREQ}, {"x", K_NUM, KREQ},
+                                           {"y", K_NUM, KREQ},      {"w", K_NUM, KREQ},
+                                           {"h", K_NUM, KREQ},      {NULL, 0, 0}};
 static const struct kspec box_keys[] = {
     {"signer", K_NESTR, KREQ}, {"page", K_INT, KREQ}, {"x", K_NUM, KREQ}, {"y", K_NUM, KREQ},
     {"w", K_NUM, KREQ},        {"h", K_NUM, KREQ},    {NULL, 0, 0}};
+
+/* The page in points: A4 is 595.28 × 841.89, Chromium prints 594.96 × 841.92; rounded up so
+ * that a box touching the edge of either passes. */
+#define PAGE_W 595.3
+#define PAGE_H 842.0
 
 static void check_form_field_name(struct ck *c, const char *name)
 {
@@ -883,6 +918,248 @@ static void check_form_field_name(struct ck *c, const char *name)
 		return;
 	if (find_fld(c, name) < 0 && !compound_member(c, -1, name))
 		CK_ERR(c, "申请表引用了不存在的字段“%s”", name);
+}
+
+/* The box at c->path (x, y and, when present, w, h in points from the bottom-left corner of
+ * its page): a positive size, inside the page. */
+static void check_box(struct ck *c, const json_t *b)
+{
+	const json_t *jw = json_object_get(b, "w"), *jh = json_object_get(b, "h");
+	double x = json_number_value(json_object_get(b, "x"));
+	double y = json_number_value(json_object_get(b, "y"));
+	double w = json_is_number(jw) ? json_number_value(jw) : 0;
+	double h = json_is_number(jh) ? json_number_value(jh) : 0;
+	bool sized = true;
+	if (json_is_number(jw) && w <= 0) {
+		ck_report_at(c, "w", false, "宽度应大于 0");
+		sized = false;
+	}
+	if (json_is_number(jh) && h <= 0) {
+		ck_report_at(c, "h", false, "高度应大于 0");
+		sized = false;
+	}
+	if (sized && (x < 0 || y < 0 || x + w > PAGE_W || y + h > PAGE_H))
+		CK_ERR(c,
+		       "位置超出 A4 页面：x、y 不能为负数，x + w 不超过 %.1f，y + h 不超过 %.0f"
+		       "（这里 x %g、y %g、w %g、h %g）",
+		       PAGE_W, PAGE_H, x, y, w, h);
+}
+
+/* The field a position names (its index; *member when it is a member of that compound field),
+ * or -1 after reporting at c->path. Rows of a group are numbered from 0 and must be below
+ * the group's max_rows. */
+static int placement_field(struct ck *c, const char *name, bool *member)
+{
+	*member = false;
+	const char *br = strchr(name, '[');
+	int i;
+	if (!br) {
+		if ((i = find_fld(c, name)) >= 0)
+			return i;
+		if ((i = compound_of(c, -1, name)) >= 0) {
+			*member = true;
+			return i;
+		}
+		CK_ERR(c, "申请表引用了不存在的字段“%s”", name);
+		return -1;
+	}
+	size_t gl = (size_t)(br - name);
+	const char *p = br + 1;
+	int64_t n = 0;
+	size_t digits = 0;
+	for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
+		n = n * 10 + (*p - '0');
+	if (!digits || (digits > 1 && br[1] == '0') || p[0] != ']' || p[1] != '.') {
+		CK_ERR(c, "表格行的位置应写成“<表格>[行号].<字段>”（行号从 0 起），而不是“%s”",
+		       name);
+		return -1;
+	}
+	int g = -1;
+	for (i = 0; i < c->nflds; i++)
+		if (c->flds[i].group < 0 && c->flds[i].type == CF_GROUP &&
+		    strlen(c->flds[i].id) == gl && !strncmp(c->flds[i].id, name, gl))
+			g = i;
+	if (g < 0) {
+		CK_ERR(c, "申请表引用了不存在的表格（group）字段“%.*s”", (int)gl, name);
+		return -1;
+	}
+	const char *rest = p + 2;
+	if ((i = find_in_scope(c, g, rest)) < 0 && (i = compound_of(c, g, rest)) >= 0)
+		*member = true;
+	if (i < 0) {
+		CK_ERR(c, "申请表引用了表格“%s”中不存在的字段“%s”", c->flds[g].id, rest);
+		return -1;
+	}
+	int64_t max = json_get_int(c->flds[g].def, "max_rows", 1000);
+	if (n >= max)
+		CK_ERR(c, "表格“%s”最多 %lld 行，第 %lld 行（从 0 起）不存在", c->flds[g].id,
+		       (long long)max, (long long)n);
+	return i;
+}
+
+/* The tick boxes of a position whose field is f (NULL: a member of a compound field):
+ * codes of the field's table, or "true" / "false" for a boolean, each once. */
+static void check_choices(struct ck *c, const json_t *list, const struct ck_field *f)
+{
+	if (f && f->type != CF_ENUM && f->type != CF_BOOLEAN) {
+		CK_ERR(c,
+		       "只有选项（enum）和是/否（boolean）字段才有勾选框（choices），“%s”是%s字段",
+		       f->id, catalog_ftype_label(f->type));
+		return;
+	}
+	if (!f) {
+		CK_ERR(c, "只有选项（enum）和是/否（boolean）字段才有勾选框（choices）");
+		return;
+	}
+	const char *table = f->type == CF_ENUM ? ck_str(f->def, "code_table") : NULL;
+	json_t *seen = json_object();
+	size_t i;
+	json_t *x;
+	json_array_foreach (list, i, x) {
+		size_t old = ck_push_idx(c, i);
+		if (ck_check_keys(c, x, choice_keys, "勾选框")) {
+			const char *code = ck_str(x, "code");
+			if (!code)
+				;
+			else if (f->type == CF_BOOLEAN && strcmp(code, "true") &&
+			         strcmp(code, "false"))
+				ck_report_at(c, "code", false,
+				             "是/否字段的勾选框代码应为“true”或“false”，而不是“%s”",
+				             code);
+			else if (table && catalog_ref_code_table(c->ref, table) &&
+			         !catalog_ref_code_entry(c->ref, table, code))
+				ck_report_at(c, "code", false, "勾选框代码“%s”不在代码表“%s”中",
+				             code, table);
+			else if (json_object_get(seen, code))
+				ck_report_at(c, "code", false, "勾选框代码“%s”重复", code);
+			else
+				json_object_set_new(seen, code, json_true());
+			check_box(c, x);
+		}
+		ck_pop(c, old);
+	}
+	json_decref(seen);
+}
+
+/* One entry of a fixed form's fields (keys already checked). */
+static void check_placement(struct ck *c, const json_t *pl)
+{
+	const char *name = ck_str(pl, "field");
+	bool member = false;
+	int fi = -1;
+	if (name) {
+		size_t old = ck_push_key(c, "field");
+		fi = placement_field(c, name, &member);
+		enum catalog_ftype t = fi >= 0 && !member ? c->flds[fi].type : CF__UNKNOWN;
+		if (t == CF_SIGNATURE)
+			CK_ERR(c, "签名字段“%s”不印值：签名的位置记在 signature_boxes 中", name);
+		else if (t == CF_ATTACHMENT)
+			CK_ERR(c, "附件字段“%s”不印在申请表上，不需要位置", name);
+		ck_pop(c, old);
+	}
+	if (json_get_int(pl, "page", 1) < 1)
+		ck_report_at(c, "page", false, "页码从 1 开始");
+	const json_t *size = json_object_get(pl, "size");
+	if (json_is_number(size) && json_number_value(size) <= 0)
+		ck_report_at(c, "size", false, "字号应大于 0");
+	check_box(c, pl);
+	const json_t *ch = json_object_get(pl, "choices");
+	if (json_is_array(ch) && fi >= 0) {
+		size_t old = ck_push_key(c, "choices");
+		check_choices(c, ch, member ? NULL : &c->flds[fi]);
+		ck_pop(c, old);
+	}
+}
+
+/* Remember the highest page a position of this form uses (with where it is) for the
+ * directory check, which compares it with the template's page count. */
+static void note_page(struct ck *c, const json_t *x, int64_t *max, const char **where)
+{
+	int64_t page = json_get_int(x, "page", 0);
+	if (page > *max) {
+		*max = page;
+		*where = arena_printf(&c->a, "%s.page", c->path);
+	}
+}
+
+static void note_template(struct ck *c, const char *tpl, int64_t page, const char *where)
+{
+	json_t *prev = json_object_get(c->templates, tpl);
+	if (prev && json_get_int(prev, "page", 0) >= page)
+		return;
+	json_object_set_new(c->templates, tpl,
+	                    json_pack("{s:I,s:s,s:s}", "page", (json_int_t)page, "file",
+	                              c->file ? c->file : "", "path", where ? where : c->path));
+}
+
+/* The fixed (制式) form at c->path (keys already checked). */
+static void check_fixed(struct ck *c, const json_t *af, const char *code)
+{
+	const char *tpl = ck_str(af, "template");
+	bool tpl_ok = false;
+	if (tpl) {
+		size_t n = strlen(tpl);
+		if (strncmp(tpl, "templates/", 10) || n < 15 || strcmp(tpl + n - 4, ".pdf") ||
+		    strstr(tpl, "..") || strchr(tpl + 10, '/'))
+			ck_report_at(c, "template", false,
+			             "模板路径应为“templates/<名称>.pdf”，而不是“%s”", tpl);
+		else
+			tpl_ok = true;
+		char want[80];
+		snprintf(want, sizeof(want), "templates/%s.pdf", code ? code : "");
+		if (code && strcmp(tpl, want))
+			ck_report_at(c, "template", true, "制式申请表模板按约定命名为“%s”", want);
+	}
+	if (!json_object_get(af, "title"))
+		CK_WARN(c, "制式申请表缺少“title”");
+	int64_t maxpage = 0;
+	const char *where = NULL;
+	size_t i;
+	json_t *x;
+	const json_t *pl = json_object_get(af, "fields");
+	size_t o1 = ck_push_key(c, "fields");
+	json_array_foreach (pl, i, x) {
+		size_t old = ck_push_idx(c, i);
+		if (ck_check_keys(c, x, place_keys, "字段位置")) {
+			check_placement(c, x);
+			note_page(c, x, &maxpage, &where);
+		}
+		ck_pop(c, old);
+	}
+	ck_pop(c, o1);
+	const json_t *bx = json_object_get(af, "signature_boxes");
+	json_t *boxed = json_object();
+	o1 = ck_push_key(c, "signature_boxes");
+	json_array_foreach (bx, i, x) {
+		size_t old = ck_push_idx(c, i);
+		if (ck_check_keys(c, x, box_keys, "签名框")) {
+			const char *signer = ck_str(x, "signer");
+			if (signer && c->signers && !json_object_get(c->signers, signer))
+				ck_report_at(c, "signer", false,
+				             "签名框的签署角色“%s”不在签署方案中", signer);
+			else if (signer)
+				json_object_set_new(boxed, signer, json_true());
+			if (json_get_int(x, "page", 1) < 1)
+				ck_report_at(c, "page", false, "页码从 1 开始");
+			check_box(c, x);
+			note_page(c, x, &maxpage, &where);
+		}
+		ck_pop(c, old);
+	}
+	/* Positions not generated yet are the missing template's warning; once they are, a
+	 * signer without a box would have nowhere to sign. */
+	if ((pl || bx) && c->signers) {
+		const char *role;
+		json_t *v;
+		json_object_foreach ((json_t *)c->signers, role, v) {
+			if (!json_object_get(boxed, role))
+				CK_WARN(c, "签署人“%s”在申请表上没有签名框", role);
+		}
+	}
+	ck_pop(c, o1);
+	json_decref(boxed);
+	if (tpl_ok && c->templates)
+		note_template(c, tpl, maxpage, where);
 }
 
 void ck_check_appform(struct ck *c, const json_t *af, const char *code)
@@ -929,55 +1206,8 @@ void ck_check_appform(struct ck *c, const json_t *af, const char *code)
 		}
 		ck_pop(c, o1);
 	} else if (!strcmp(kind, "fixed")) {
-		if (!ck_check_keys(c, af, appform_fixed_keys, "申请表"))
-			return;
-		const char *tpl = ck_str(af, "template");
-		if (tpl) {
-			size_t n = strlen(tpl);
-			if (strncmp(tpl, "templates/", 10) || n < 15 ||
-			    strcmp(tpl + n - 4, ".pdf") || strstr(tpl, "..") ||
-			    strchr(tpl + 10, '/'))
-				ck_report_at(c, "template", false,
-				             "模板路径应为“templates/<名称>.pdf”，而不是“%s”", tpl);
-			else if (c->templates)
-				json_object_set_new(c->templates, tpl, json_string(c->path));
-			char want[80];
-			snprintf(want, sizeof(want), "templates/%s.pdf", code ? code : "");
-			if (code && strcmp(tpl, want))
-				ck_report_at(c, "template", true, "制式申请表模板按约定命名为“%s”",
-				             want);
-		}
-		if (!json_object_get(af, "title"))
-			CK_WARN(c, "制式申请表缺少“title”");
-		const json_t *pl = json_object_get(af, "fields");
-		size_t o1 = ck_push_key(c, "fields");
-		json_array_foreach (pl, i, x) {
-			size_t old = ck_push_idx(c, i);
-			if (ck_check_keys(c, x, place_keys, "字段位置")) {
-				size_t o2 = ck_push_key(c, "field");
-				check_form_field_name(c, ck_str(x, "field"));
-				ck_pop(c, o2);
-				if (json_get_int(x, "page", 1) < 1)
-					ck_report_at(c, "page", false, "页码从 1 开始");
-			}
-			ck_pop(c, old);
-		}
-		ck_pop(c, o1);
-		const json_t *bx = json_object_get(af, "signature_boxes");
-		o1 = ck_push_key(c, "signature_boxes");
-		json_array_foreach (bx, i, x) {
-			size_t old = ck_push_idx(c, i);
-			if (ck_check_keys(c, x, box_keys, "签名框")) {
-				const char *signer = ck_str(x, "signer");
-				if (signer && c->signers && !json_object_get(c->signers, signer))
-					ck_report_at(c, "signer", false,
-					             "签名框的签署角色“%s”不在签署方案中", signer);
-				if (json_get_int(x, "page", 1) < 1)
-					ck_report_at(c, "page", false, "页码从 1 开始");
-			}
-			ck_pop(c, old);
-		}
-		ck_pop(c, o1);
+		if (ck_check_keys(c, af, appform_fixed_keys, "申请表"))
+			check_fixed(c, af, code);
 	} else {
 		ck_report_at(c, "kind", false,
 		             "申请表类型“%s”不存在（可用：none、generated、fixed）", kind);

@@ -437,6 +437,16 @@ void ck_check_item(struct ck *c, const json_t *item)
 	if (vm && !ck_one_of(vm, vmodes))
 		ck_report_at(c, "vwin_mode", false,
 		             "虚拟窗口模式应为 original、virtual 或 dual，而不是“%s”", vm);
+	else if (vm && !strcmp(vm, "virtual") && json_is_false(json_object_get(item, "separated")))
+		ck_report_at(
+		    c, "vwin_mode", true,
+		    "没有收受分离的事项只分 original（不在虚拟窗口办理）和 dual（虚拟窗口和"
+		    "中心窗口都可办理）：请写 dual");
+	if (vm && !strcmp(vm, "original") && json_is_true(json_object_get(item, "home_service")))
+		ck_report_at(
+		    c, "home_service", true,
+		    "上门办经远程虚拟窗口办理，vwin_mode 为 original 的事项不能上门办：改为 "
+		    "dual，或在确需到中心办理时把 home_service 设为 false");
 	json_t *bd = json_object_get(item, "bundles");
 	json_array_foreach (bd, i, x) {
 		if (!json_is_string(x) || !ck_is_ident(json_string_value(x))) {

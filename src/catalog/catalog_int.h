@@ -108,7 +108,10 @@ struct ck {
 	int nflds;
 	const json_t *signers; /* role → true */
 	const char *appform_kind;
-	/* templates referenced by fixed forms: filled for catalog_check_dir */
+	/* templates referenced by fixed forms, filled for catalog_check_dir: template path →
+	 * {"page": the highest page a position uses, "file", "path": where that position is}
+	 * ("page" 0 when the form records no position). The directory check compares it with
+	 * the page count of the PDF. */
 	json_t *templates;
 };
 
@@ -141,6 +144,11 @@ struct kspec {
 bool ck_check_keys(struct ck *c, const json_t *obj, const struct kspec *spec, const char *what);
 /* obj[key] when it is a string, else NULL (ck_check_keys reports wrong types). */
 const char *ck_str(const json_t *obj, const char *key);
+
+/* A code of table close to s, for a "did you mean" (NULL when none is): the nearest code
+ * by edit distance (fewer than 3 edits), else the only code sharing s's first
+ * underscore-separated word ("marriage_cert" → "marriage"). Borrowed from the table. */
+const char *ck_near_code(const struct ck *c, const char *table, const char *s);
 
 /* Does s consist only of characters of set? */
 bool ck_all_chars(const char *s, const char *set);

@@ -213,6 +213,91 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* ------------------------------------------------------------------ templates */
+
+/* Count the page objects of a PDF ("/Type /Page", not "/Pages") by scanning its bytes;
+ * *is_pdf tells whether it starts with "%PDF-". Pages inside compressed object streams are
+ * not seen: 0 then means "unknown" (Chromium, the generator's printer, writes them plain).
+ * -1 when the file cannot be read. */
+static long pdf_pages(const char *path, bool *is_pdf)
+{
+	enum { KEEP = 64 }; /* longest match looked at: "/Type" + blanks + "/Page" + 1 */
+	*is_pdf = false;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char b[65536 + KEEP];
+	size_t n = 0, got;
+	long pages = 0;
+	bool first = true;
+	while ((got = fread(b + n, 1, sizeof(b) - n, f)) > 0 || n > 0) {
+		n += got;
+		if (first) {
+			*is_pdf = n >= 5 && !memcmp(b, "%PDF-", 5);
+			first = false;
+		}
+		bool end = got == 0;
+		size_t limit = end ? n : n > KEEP ? n - KEEP : 0;
+		for (size_t i = 0; i < limit; i++) {
+			if (b[i] != '/' || n - i < 5 || memcmp(b + i, "/Type", 5))
+				continue;
+			size_t j = i + 5;
+			while (j < n &&
+			       (b[j] == ' ' || b[j] == '\r' || b[j] == '\n' || b[j] == '\t'))
+				j++;
+			if (n - j >= 5 && !memcmp(b + j, "/Page", 5) &&
+			    (j + 5 == n || !((b[j + 5] >= 'A' && b[j + 5] <= 'Z') ||
+			                     (b[j + 5] >= 'a' && b[j + 5] <= 'z'))))
+				pages++;
+		}
+		if (end)
+			break;
+		memmove(b, b + limit, n - limit);
+		n -= limit;
+	}
+	bool err = ferror(f);
+	fclose(f);
+	return err ? -1 : pages;
+}
+
+/* The templates referenced by fixed forms (template → what ck_check_appform noted): one
+ * warning for all that do not exist yet (a generator makes them); an existing one must be a
+ * PDF with at least as many pages as the positions of its forms use. */
+static void check_templates(const char *dir, struct catalog_problems *pr, const json_t *templates)
+{
+	const char *tpl, *first = NULL;
+	json_t *use;
+	size_t missing = 0;
+	json_object_foreach ((json_t *)templates, tpl, use) {
+		char path[4700];
+		snprintf(path, sizeof(path), "%s/%s", dir, tpl);
+		struct stat st;
+		if (stat(path, &st) != 0) {
+			if (!first || strcmp(tpl, first) < 0)
+				first = tpl;
+			missing++;
+			continue;
+		}
+		bool is_pdf;
+		long pages = pdf_pages(path, &is_pdf);
+		int64_t used = json_get_int(use, "page", 0);
+		if (pages < 0)
+			catalog_problems_add(pr, tpl, "", false, "无法读取模板文件：%s",
+			                     strerror(errno));
+		else if (!is_pdf)
+			catalog_problems_add(pr, tpl, "", false,
+			                     "不是 PDF 文件（文件头应为“%%PDF-”）");
+		else if (pages > 0 && used > pages)
+			catalog_problems_add(
+			    pr, json_get_str(use, "file"), json_get_str(use, "path"), false,
+			    "第 %lld 页超出模板“%s”的页数（%ld 页）", (long long)used, tpl, pages);
+	}
+	if (missing)
+		catalog_problems_add(pr, "templates", "", true,
+		                     "%zu 个制式申请表模板还不存在（由模板生成器产生），如“%s”",
+		                     missing, first);
+}
+
 /* ------------------------------------------------------------------ departments, tables */
 
 static const struct kspec dept_file_keys[] = {{"departments", K_ARR, KREQ}, {NULL, 0, 0}};
@@ -337,7 +422,7 @@ static void check_tables_together(struct catalog_problems *pr, const json_t *tab
 {
 	static const char *const builtin[] = {
 	    "gender",         "id_doc_type",    "relation",        "district", "bank",
-	    "marital_status", "household_type", "payment_channel", NULL};
+	    "marital_status", "household_type", "payment_channel", "e_cert",   NULL};
 	for (const char *const *b = builtin; *b; b++)
 		if (!json_object_get(tables, *b))
 			catalog_problems_add(pr, "code_tables", "", false,
@@ -632,24 +717,7 @@ static enum err scan_dir(const char *dir, struct catalog_problems *pr, struct sc
 		sc->changes = json_pack("{s:[]}", "changes");
 	}
 
-	/* The template PDFs come from a generator later: one line for all that are missing. */
-	const char *tpl, *first = NULL;
-	json_t *where;
-	size_t missing_tpl = 0;
-	json_object_foreach (templates, tpl, where) {
-		char path[4700];
-		snprintf(path, sizeof(path), "%s/%s", dir, tpl);
-		struct stat st;
-		if (stat(path, &st) != 0) {
-			if (!first || strcmp(tpl, first) < 0)
-				first = tpl;
-			missing_tpl++;
-		}
-	}
-	if (missing_tpl)
-		catalog_problems_add(pr, "templates", "", true,
-		                     "%zu 个制式申请表模板还不存在（由模板生成器产生），如“%s”",
-		                     missing_tpl, first);
+	check_templates(dir, pr, templates);
 	e = pr->errors ? ERR_INVALID : ERR_OK;
 out:
 	json_decref(basic);

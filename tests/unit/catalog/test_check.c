@@ -8,6 +8,10 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "core/json.h"
@@ -180,6 +184,7 @@ static void expect(const json_t *item, const char *const *muts, const struct wan
 
 #define F0 "sub_items[0].form.fields"
 #define S0 "sub_items[0]"
+#define AF "sub_items[0].application_form"
 
 static void test_good_items_have_no_problem(void **state)
 {
@@ -445,7 +450,10 @@ static void test_fields(void **state)
 	       WANT({F0 "[2].fields", "表格至少需要一个字段", false},
 	            {F0 "[3].compute", "sum 引用了表格“members”中不存在的字段“income”", false},
 	            {S0 ".form.rules[1].field", "规则所属的字段“members.name”不存在", false},
-	            {S0 ".form.rules[1].assert", "使用了“row.name”，但它不属于表格", false}));
+	            {S0 ".form.rules[1].assert", "使用了“row.name”，但它不属于表格", false},
+	            {AF ".fields[2].field", "申请表引用了表格“members”中不存在的字段“name”", false},
+	            {AF ".fields[3].field", "表格“members”中不存在的字段“relation”", false},
+	            {AF ".fields[4].field", "申请表引用了不存在的字段“members.income”", false}));
 }
 
 static void test_rules_materials_signatures_forms(void **state)
@@ -524,6 +532,297 @@ static void test_rules_materials_signatures_forms(void **state)
 	             false}));
 	expect(jlk, MUTS("sub_items", "+null"),
 	       WANT({"sub_items[1]", "子项应为 JSON 对象", false}));
+}
+
+static void test_ecert_names(void **state)
+{
+	(void)state;
+	/* materials and prefills name certificates of the e_cert table, with a "did you mean"
+	 * for a synonym (same first word) or a near miss */
+	expect(jlk, MUTS(S0 ".materials[1].e_cert", "\"hukou_book\""),
+	       WANT({S0 ".materials[1].e_cert",
+	             "证照类型“hukou_book”不在代码表“e_cert”中（是否应为“hukou”？）", false}));
+	expect(jlk, MUTS(S0 ".materials[1].e_cert", "\"hukuo\""),
+	       WANT({S0 ".materials[1].e_cert", "（是否应为“hukou”？）", false}));
+	expect(jlk,
+	       MUTS(F0 "[9].prefill", "[{\"source\":\"e_cert\",\"cert\":\"death_medical\","
+	                              "\"path\":\"name\"}]"),
+	       WANT({F0 "[9].prefill[0].cert",
+	             "证照类型“death_medical”不在代码表“e_cert”中（是否应为“death_certificate”？）",
+	             false}));
+	expect(jlk,
+	       MUTS(F0 "[9].prefill", "[{\"source\":\"e_cert\",\"cert\":\"marriage\","
+	                              "\"path\":\"spouse_name\"}]"),
+	       NULL, 0);
+
+	/* nothing close: no suggestion */
+	json_t *copy = json_deep_copy(jlk);
+	mutate(copy, S0 ".materials[1].e_cert", "\"passport\"");
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	catalog_item_check(ref, copy, "x.json", &pr);
+	assert_int_equal(pr.n, 1);
+	assert_string_equal(pr.v[0].path, S0 ".materials[1].e_cert");
+	assert_string_equal(pr.v[0].message, "证照类型“passport”不在代码表“e_cert”中");
+	catalog_problems_release(&pr);
+	arena_release(&a);
+	json_decref(copy);
+}
+
+static void test_vwin_mode(void **state)
+{
+	(void)state;
+	expect(jlk, MUTS("separated", "false", "vwin_mode", "\"virtual\""),
+	       WANT({"vwin_mode", "没有收受分离的事项只分 original", true}));
+	expect(jlk, MUTS("vwin_mode", "\"virtual\""), NULL, 0);
+	expect(jlk, MUTS("vwin_mode", "\"original\""),
+	       WANT({"home_service", "vwin_mode 为 original 的事项不能上门办", true}));
+	expect(jlk, MUTS("vwin_mode", "\"original\"", "home_service", "false"), NULL, 0);
+}
+
+/* A fixed form for jlk (a boolean, a signature and an attachment field). */
+#define JLK_FIXED                                                                                  \
+	"{\"kind\":\"fixed\",\"template\":\"templates/"                                            \
+	"310004015000-01.pdf\",\"title\":\"敬老卡申请表\","                                  \
+	"\"fields\":[{\"field\":\"agent.present\",\"page\":1,\"x\":100,\"y\":500,\"w\":100,\"h\":" \
+	"18,"                                                                                      \
+	"\"choices\":[{\"code\":\"true\",\"x\":102,\"y\":504,\"w\":9,\"h\":9},"                    \
+	"{\"code\":\"false\",\"x\":140,\"y\":504,\"w\":9,\"h\":9}]}],"                             \
+	"\"signature_boxes\":[{\"signer\":\"applicant\",\"page\":1,\"x\":100,\"y\":100,\"w\":100," \
+	"\"h\":30},"                                                                               \
+	"{\"signer\":\"agent\",\"page\":1,\"x\":300,\"y\":100,\"w\":100,\"h\":30}]}"
+
+static void test_form_positions(void **state)
+{
+	(void)state;
+	/* sizes and the A4 page (595.3 × 842 pt from the bottom-left corner) */
+	expect(meal, MUTS(AF ".fields[0].w", "0"),
+	       WANT({AF ".fields[0].w", "宽度应大于 0", false}));
+	expect(meal, MUTS(AF ".fields[0].h", "-3"),
+	       WANT({AF ".fields[0].h", "高度应大于 0", false}));
+	expect(meal, MUTS(AF ".fields[0].size", "0"),
+	       WANT({AF ".fields[0].size", "字号应大于 0", false}));
+	expect(meal, MUTS(AF ".fields[0].x", "400"),
+	       WANT({AF ".fields[0]", "位置超出 A4 页面", false}));
+	expect(meal, MUTS(AF ".fields[0].y", "-1"),
+	       WANT({AF ".fields[0]", "这里 x 120、y -1、w 200、h 18", false}));
+	expect(meal, MUTS(AF ".fields[0].y", "824"), NULL, 0); /* 824 + 18 = 842: on the edge */
+	expect(meal, MUTS(AF ".fields[4].y", "842.5"),
+	       WANT({AF ".fields[4]", "位置超出 A4 页面", false}));
+	expect(meal, MUTS(AF ".signature_boxes[0].x", "500"),
+	       WANT({AF ".signature_boxes[0]", "位置超出 A4 页面", false}));
+	expect(meal, MUTS(AF ".fields[3].choices[1].y", "840"),
+	       WANT({AF ".fields[3].choices[1]", "位置超出 A4 页面", false}));
+	expect(meal, MUTS(AF ".fields[0].width", "3"),
+	       WANT({AF ".fields[0].width", "不认识的键“width”", false}));
+	expect(meal, MUTS(AF ".fields[3].choices[0].h", NULL),
+	       WANT({AF ".fields[3].choices[0]", "缺少必填的键“h”", false}));
+
+	/* rows of a group: "<group>[n].<field>", n from 0 and below max_rows (5) */
+	expect(meal, MUTS(AF ".fields[2].field", "\"members[5].name\""),
+	       WANT({AF ".fields[2].field", "表格“members”最多 5 行，第 5 行（从 0 起）不存在",
+	             false}));
+	expect(meal, MUTS(AF ".fields[2].field", "\"members[x].name\""),
+	       WANT({AF ".fields[2].field", "表格行的位置应写成“<表格>[行号].<字段>”", false}));
+	expect(meal, MUTS(AF ".fields[2].field", "\"members[01].name\""),
+	       WANT({AF ".fields[2].field", "表格行的位置应写成", false}));
+	expect(meal, MUTS(AF ".fields[2].field", "\"members[1]name\""),
+	       WANT({AF ".fields[2].field", "表格行的位置应写成", false}));
+	expect(
+	    meal, MUTS(AF ".fields[2].field", "\"members[0].nick\""),
+	    WANT({AF ".fields[2].field", "申请表引用了表格“members”中不存在的字段“nick”", false}));
+	expect(meal, MUTS(AF ".fields[2].field", "\"applicant[0].name\""),
+	       WANT({AF ".fields[2].field", "不存在的表格（group）字段“applicant”", false}));
+	expect(meal, MUTS(AF ".fields[2].field", "\"total_income[0].name\""),
+	       WANT({AF ".fields[2].field", "不存在的表格（group）字段“total_income”", false}));
+
+	/* tick boxes: codes of the field's table, once each; only enum and boolean fields */
+	expect(
+	    meal, MUTS(AF ".fields[3].choices[1].code", "\"98\""),
+	    WANT({AF ".fields[3].choices[1].code", "勾选框代码“98”不在代码表“relation”中", false}));
+	expect(meal, MUTS(AF ".fields[3].choices[1].code", "\"10\""),
+	       WANT({AF ".fields[3].choices[1].code", "勾选框代码“10”重复", false}));
+	expect(meal, MUTS(AF ".fields[0].choices", "[]"),
+	       WANT({AF ".fields[0].choices",
+	             "只有选项（enum）和是/"
+	             "否（boolean）字段才有勾选框（choices），“applicant.name”是文本字段",
+	             false}));
+	expect(meal, MUTS(AF ".fields[1].choices", "[]"),
+	       WANT({AF ".fields[1].choices", "只有选项（enum）和是/否（boolean）字段才有勾选框",
+	             false}));
+	expect(jlk, MUTS(S0 ".application_form", JLK_FIXED), NULL, 0);
+	expect(jlk,
+	       MUTS(S0 ".application_form", JLK_FIXED, AF ".fields[0].choices[0].code", "\"yes\""),
+	       WANT({AF ".fields[0].choices[0].code",
+	             "是/否字段的勾选框代码应为“true”或“false”，而不是“yes”", false}));
+
+	/* signature and attachment fields have no position; every signer has a signature box */
+	expect(jlk,
+	       MUTS(S0 ".application_form", JLK_FIXED, AF ".fields",
+	            "+{\"field\":\"applicant_sign\",\"page\":1,\"x\":1,\"y\":1}"),
+	       WANT({AF ".fields[1].field", "签名字段“applicant_sign”不印值", false}));
+	expect(jlk,
+	       MUTS(S0 ".application_form", JLK_FIXED, AF ".fields",
+	            "+{\"field\":\"photo\",\"page\":1,\"x\":1,\"y\":1}"),
+	       WANT({AF ".fields[1].field", "附件字段“photo”不印在申请表上", false}));
+	expect(jlk, MUTS(S0 ".application_form", JLK_FIXED, AF ".signature_boxes[1]", NULL),
+	       WANT({AF ".signature_boxes", "签署人“agent”在申请表上没有签名框", true}));
+	expect(meal, MUTS(S0 ".signatures.signers", "+{\"role\":\"spouse\",\"label\":\"配偶\"}"),
+	       WANT({AF ".signature_boxes", "签署人“spouse”在申请表上没有签名框", true}));
+	/* a form whose positions are not generated yet: no box is expected */
+	expect(meal,
+	       MUTS(S0 ".signatures.signers", "+{\"role\":\"spouse\",\"label\":\"配偶\"}",
+	            AF ".fields", NULL, AF ".signature_boxes", NULL),
+	       NULL, 0);
+}
+
+/* A catalog directory in a temporary folder made of the good fixture (departments, code
+ * tables and the gongan item linked), the meal item as given and one template file. */
+static void make_dir(char *dir, size_t dirsz, const json_t *meal_item, const char *tpl,
+                     size_t tpl_len)
+{
+	char path[1400];
+	snprintf(dir, dirsz, "%s", "/tmp/catalog_check_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	char good[PATH_MAX];
+	assert_non_null(realpath(good_dir, good));
+	snprintf(path, sizeof(path), "%s/items", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	static const char *const links[] = {"departments.json", "code_tables", "code_changes.json",
+	                                    "items/gongan", NULL};
+	for (const char *const *l = links; *l; l++) {
+		char from[PATH_MAX + 64];
+		snprintf(from, sizeof(from), "%s/%s", good, *l);
+		snprintf(path, sizeof(path), "%s/%s", dir, *l);
+		assert_int_equal(symlink(from, path), 0);
+	}
+	snprintf(path, sizeof(path), "%s/items/minzheng", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/templates", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/items/minzheng/310003002000.json", dir);
+	assert_int_equal(json_dump_file(meal_item, path, 0), 0);
+	snprintf(path, sizeof(path), "%s/templates/310003002000-01.pdf", dir);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(tpl, 1, tpl_len, f), tpl_len);
+	fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+	static const char *const parts[] = {"departments.json",
+	                                    "code_tables",
+	                                    "code_changes.json",
+	                                    "items/gongan",
+	                                    "items/minzheng/310003002000.json",
+	                                    "items/minzheng",
+	                                    "items",
+	                                    "templates/310003002000-01.pdf",
+	                                    "templates",
+	                                    NULL};
+	char path[1400];
+	for (const char *const *p = parts; *p; p++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, *p);
+		assert_int_equal(remove(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Check dir: exactly one problem (an error), or none when file is NULL. */
+static void expect_dir(const char *dir, const char *file, const char *path, const char *msg)
+{
+	struct arena a;
+	struct catalog_problems pr;
+	arena_init(&a, 0);
+	catalog_problems_init(&pr, &a);
+	enum err e = catalog_check_dir(dir, &pr);
+	bool ok = file ? pr.n == 1 && pr.errors == 1 && !strcmp(pr.v[0].file, file) &&
+	                     !strcmp(pr.v[0].path, path) && strstr(pr.v[0].message, msg)
+	               : pr.n == 0;
+	if (!ok) {
+		catalog_problems_print(&pr, stderr);
+		fprintf(stderr, "wanted: %s: %s: %s\n", file ? file : "(nothing)", path ? path : "",
+		        msg ? msg : "");
+		fail();
+	}
+	assert_int_equal(e, file ? ERR_INVALID : ERR_OK);
+	catalog_problems_release(&pr);
+	arena_release(&a);
+}
+
+/* A PDF of n pages with a "/Type /Page" object every 997 bytes (so that some of them cross
+ * any read boundary of the checker), "/Type /Pages" between them and "/Type/Page" without a
+ * blank for the last one. Free the result. */
+static char *fake_pdf(int n, size_t *len)
+{
+	char *out = NULL;
+	FILE *f = open_memstream(&out, len);
+	fputs("%PDF-1.4\n1 0 obj << /Type /Pages /Count 0 >> endobj\n", f);
+	for (int i = 0; i < n; i++) {
+		char obj[64];
+		int m = snprintf(obj, sizeof(obj), "%d 0 obj << /Type%s/Page >> endobj\n", i + 2,
+		                 i == n - 1 ? "" : " \n ");
+		fputs(obj, f);
+		for (int k = m; k < 997; k++)
+			fputc(k % 64 ? ' ' : '\n', f);
+		fputs("/Type /Pages", f);
+	}
+	fputs("\n%%EOF\n", f);
+	fclose(f);
+	return out;
+}
+
+static void test_templates(void **state)
+{
+	(void)state;
+	char dir[64];
+	json_t *item = json_deep_copy(meal);
+	static const char one_page[] =
+	    "%PDF-1.4\n1 0 obj << /Type /Pages /Kids [2 0 R] /Count 1 >> endobj\n"
+	    "2 0 obj << /Type /Page /Parent 1 0 R >> endobj\n%%EOF\n";
+
+	/* one page: positions on page 1 are fine, on page 2 not */
+	make_dir(dir, sizeof(dir), item, one_page, sizeof(one_page) - 1);
+	expect_dir(dir, NULL, NULL, NULL);
+	remove_dir(dir);
+	mutate(item, AF ".fields[3].page", "2");
+	make_dir(dir, sizeof(dir), item, one_page, sizeof(one_page) - 1);
+	expect_dir(dir, "items/minzheng/310003002000.json", AF ".fields[3].page",
+	           "第 2 页超出模板“templates/310003002000-01.pdf”的页数（1 页）");
+	remove_dir(dir);
+	/* the highest page is reported, signature boxes included */
+	mutate(item, AF ".signature_boxes[0].page", "3");
+	make_dir(dir, sizeof(dir), item, one_page, sizeof(one_page) - 1);
+	expect_dir(dir, "items/minzheng/310003002000.json", AF ".signature_boxes[0].page",
+	           "第 3 页超出模板");
+	remove_dir(dir);
+
+	/* not a PDF */
+	make_dir(dir, sizeof(dir), meal, "<html>", 6);
+	expect_dir(dir, "templates/310003002000-01.pdf", "", "不是 PDF 文件（文件头应为“%PDF-”）");
+	remove_dir(dir);
+	make_dir(dir, sizeof(dir), meal, "", 0);
+	expect_dir(dir, "templates/310003002000-01.pdf", "", "不是 PDF 文件");
+	remove_dir(dir);
+
+	/* a long file: every page counted once, across read boundaries */
+	size_t len;
+	char *pdf = fake_pdf(300, &len);
+	assert_true(len > 290000);
+	mutate(item, AF ".signature_boxes[0].page", "300");
+	make_dir(dir, sizeof(dir), item, pdf, len);
+	expect_dir(dir, NULL, NULL, NULL);
+	remove_dir(dir);
+	mutate(item, AF ".signature_boxes[0].page", "301");
+	make_dir(dir, sizeof(dir), item, pdf, len);
+	expect_dir(dir, "items/minzheng/310003002000.json", AF ".signature_boxes[0].page",
+	           "第 301 页超出模板“templates/310003002000-01.pdf”的页数（300 页）");
+	remove_dir(dir);
+	free(pdf);
+	json_decref(item);
 }
 
 /* One expected line of the bad directory. */
@@ -711,6 +1010,10 @@ int main(void)
 	    cmocka_unit_test(test_references),
 	    cmocka_unit_test(test_fields),
 	    cmocka_unit_test(test_rules_materials_signatures_forms),
+	    cmocka_unit_test(test_ecert_names),
+	    cmocka_unit_test(test_vwin_mode),
+	    cmocka_unit_test(test_form_positions),
+	    cmocka_unit_test(test_templates),
 	    cmocka_unit_test(test_bad_dir),
 	    cmocka_unit_test(test_good_dir_and_load),
 	    cmocka_unit_test(test_credit_code),
