@@ -88,6 +88,10 @@ run unit ctest --test-dir build --output-on-failure
 if [ -x build/shouli ] && ls catalog/*.json >/dev/null 2>&1; then
   run catalog build/shouli admin catalog check --catalog catalog
 fi
+if [ -x build/shouli ] && ls gateway/flows/*.json >/dev/null 2>&1; then
+  run flows build/shouli admin flow check --flows gateway/flows --connectors gateway/connectors \
+    --catalog catalog
+fi
 run api-sqlite env SHOULI_BIN="$ROOT/build/shouli" node --test --test-concurrency=1 tests/api/
 if [ -n "${SHOULI_TEST_PG:-}" ]; then
   run api-postgres env SHOULI_BIN="$ROOT/build/shouli" SHOULI_TEST_DB="$SHOULI_TEST_PG" \

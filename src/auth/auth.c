@@ -22,7 +22,9 @@ const struct builtin_perm auth_builtin_perms[] = {
     {"queue.manage", "管理排队叫号"},   {"queue.call", "窗口叫号"},
     {"ident.read", "读取身份证件信息"}, {"supervise.read", "查阅监管信息"},
     {"exam.manage", "管理竞赛考试"},    {"catalog.edit", "编辑事项目录草稿"},
-    {"catalog.publish", "发布事项目录版本"}, {NULL, NULL},
+    {"catalog.publish", "发布事项目录版本"}, {"gateway.manage", "管理接口服务平台"},
+    {"gateway.read", "查阅接口调用日志与统计"}, {"sched.manage", "管理定时任务"},
+    {NULL, NULL},
 };
 
 /* Three-way separation: user management (sysadmin), security administration (secadmin) and
@@ -40,6 +42,7 @@ const struct builtin_role auth_builtin_roles[] = {
     {"city_supervisor", "市级监管人员", {"stats.read", "supervise.read", NULL}},
     {"exam_admin", "竞赛管理员", {"exam.manage", NULL}},
     {"catalog_admin", "事项管理员", {"catalog.edit", "catalog.publish", NULL}},
+    {"ops_admin", "运维管理员", {"gateway.manage", "gateway.read", "sched.manage", NULL}},
     {NULL, NULL, {NULL}},
 };
 

@@ -95,6 +95,12 @@ bool auth_scope_covers(const struct principal *who, const char *org_path);
  * memory (binding NULL matches nothing, so a missing principal sees no rows). */
 const char *auth_scope_like(const struct principal *who, struct arena *a);
 
+/* Delete the sessions that have timed out by now_ms (idle past session_idle_s or older than
+ * session_abs_s), in a write transaction of its own; the scheduler's job
+ * auth.sessions_purge runs it. A timed-out session is refused whether or not it has been
+ * deleted: this only keeps the table small. *purged (may be NULL) receives how many. */
+enum err auth_sessions_purge(struct server *srv, int64_t now_ms, int64_t *purged);
+
 /* Password policy: at least 8 characters (at most 128), at least three of upper-case,
  * lower-case, digit, symbol, and not containing the username (case-insensitive). The
  * history rule (none of the last 5) needs the database and is checked where passwords are

@@ -77,6 +77,7 @@ static const struct seed_user seed_users[] = {
      "310110198802180283"},
     {"catalog", "Catalog@2026demo", "吴磊", "catalog_admin", "310000", "13800001008",
      "310112198307140156"},
+    {"ops", "Ops@2026demo", "郑凯", "ops_admin", "310000", "13800001009", "310105198611080174"},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -260,3 +260,32 @@ out:
 	arena_release(&a);
 	return e;
 }
+
+enum err auth_sessions_purge(struct server *srv, int64_t now_ms, int64_t *purged)
+{
+	struct arena a;
+	struct db_conn *c = NULL;
+	struct db_rows *rows = NULL;
+	if (purged)
+		*purged = 0;
+	arena_init(&a, 0);
+	enum err e = db_acquire(srv->db, AUTH_DB_WAIT_MS, &c);
+	if (!e) {
+		e = db_begin_write(c);
+		bool open = !e;
+		if (!e)
+			e = db_exec(c, &a, &rows,
+			            "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?",
+			            "ii", now_ms - srv->cfg.session_idle_s * 1000,
+			            now_ms - srv->cfg.session_abs_s * 1000);
+		if (!e)
+			e = db_commit(c);
+		if (e && open)
+			db_rollback(c);
+		db_release(c);
+	}
+	if (!e && purged)
+		*purged = rows->changes;
+	arena_release(&a);
+	return e;
+}

@@ -228,6 +228,12 @@ struct module;
  * /api/v1/catalog/... and /api/v1/admin/catalog/... (see catalog_http.c). */
 extern const struct module catalog_module;
 
+/* Daily maintenance (the scheduler's job catalog.daily, at 00:00 China Standard Time; the
+ * snapshot also does it lazily on the first request of a day): apply every scheduled code
+ * change whose date has come by today ("YYYY-MM-DD") and retire superseded versions, in one
+ * write transaction. *changed = something was applied. ERR_DB..., ERR_NOMEM. */
+enum err catalog_maintain(struct server *srv, const char *today, bool *changed);
+
 /* Pin the current version of sub-item sub_item_code to a case, inside the caller's write
  * transaction on c (the cases module calls it when it opens a case). An old code is
  * resolved through applied code changes and the pin records the current code. org_id is

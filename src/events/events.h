@@ -193,6 +193,12 @@ enum err outbox_run_once(struct outbox *o, int *delivered);
  * ERR_NOT_FOUND when there is no such event, ERR_CONFLICT when it is not dead. */
 enum err outbox_retry(struct server *srv, int64_t id);
 
+/* Retention: delete up to limit (1..100000) delivered ('done') events whose delivery was
+ * recorded before before_ms, oldest first, in a write transaction of its own (call again
+ * while it deletes limit rows; the scheduler's job outbox.purge_done does). Pending,
+ * delivering and dead events are never deleted. *deleted (may be NULL) receives how many. */
+enum err outbox_purge_done(struct server *srv, int64_t before_ms, int limit, int64_t *deleted);
+
 /* Append Prometheus text: shouli_outbox_depth{status} (pending, delivering, dead: read from
  * the database), shouli_outbox_delivered_total{kind}, shouli_outbox_failures_total{kind},
  * shouli_outbox_dead_total, shouli_outbox_delivery_seconds_{sum,count} (time in the

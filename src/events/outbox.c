@@ -808,6 +808,38 @@ enum err outbox_retry(struct server *srv, int64_t id)
 	return e;
 }
 
+enum err outbox_purge_done(struct server *srv, int64_t before_ms, int limit, int64_t *deleted)
+{
+	struct arena a;
+	struct db_conn *c = NULL;
+	struct db_rows *rows = NULL;
+	if (deleted)
+		*deleted = 0;
+	if (limit < 1 || limit > 100000)
+		return ERR_BAD_FIELD;
+	arena_init(&a, 0);
+	enum err e = db_acquire(srv->db, DB_WAIT_MS, &c);
+	if (!e) {
+		e = db_begin_write(c);
+		bool open = !e;
+		/* Batches keep the write lock short on SQLite, where it blocks every writer. */
+		if (!e)
+			e = db_exec(c, &a, &rows,
+			            "DELETE FROM events WHERE id IN (SELECT id FROM events "
+			            "WHERE status = 'done' AND done_at < ? ORDER BY id LIMIT ?)",
+			            "ii", before_ms, (int64_t)limit);
+		if (!e)
+			e = db_commit(c);
+		if (e && open)
+			db_rollback(c);
+		db_release(c);
+	}
+	if (!e && deleted)
+		*deleted = rows->changes;
+	arena_release(&a);
+	return e;
+}
+
 void outbox_metrics(struct outbox *o, struct buf *out)
 {
 	struct arena a;

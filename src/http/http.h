@@ -28,6 +28,10 @@ struct resp;
 	2u /* runs on the worker pool (PDF, OCR, reports): never stalls the I/O threads */
 #define ROUTE_RAW     4u /* body is not JSON (uploads): cap is upload_max, req->json stays NULL */
 #define ROUTE_NO_CSRF 8u /* unsafe method accepted without the CSRF header (login only) */
+/* An open API (/api/open/v1/...): the caller is another system authenticated by a signed
+ * request (docs/gateway.md), through the authenticate_open hook instead of a session; no
+ * CSRF header. The hook sees the raw body (r->body) before it is parsed. */
+#define ROUTE_OPEN 16u
 
 typedef enum err (*http_handler)(struct req *r, struct resp *w);
 
@@ -92,6 +96,10 @@ const char *req_query(const struct req *r, const char *name);
 const char *req_header(const struct req *r, const char *name);
 /* Cookie value; NULL if absent. */
 const char *req_cookie(const struct req *r, const char *name);
+/* Call fn for each decoded query-string argument, in the order sent (value "" when the
+ * argument has no '='). */
+void req_query_each(const struct req *r, void (*fn)(void *ctx, const char *name, const char *value),
+                    void *ctx);
 /* Does the caller hold permission perm? false when not logged in. */
 bool req_has_perm(const struct req *r, const char *perm);
 /* Record a failure with a field and a zh-CN message (printf format, may be NULL for the
@@ -130,6 +138,11 @@ struct http_hooks {
 	/* Resolve the caller from cookies/headers; set r->who or leave it NULL. An error here
 	 * (e.g. ERR_SESSION_EXPIRED) is rendered only when the route needs a session. */
 	enum err (*authenticate)(void *ctx, struct req *r);
+	/* For ROUTE_OPEN routes, in place of authenticate: check the request's signature and
+	 * the caller's grant for the route, and set r->who (its perms must include the route's
+	 * perm), or fail with the error to render (r->err may say why). Absent: ROUTE_OPEN
+	 * routes answer ERR_UNAUTHENTICATED. */
+	enum err (*authenticate_open)(void *ctx, struct req *r);
 	/* Called when GET /api/v1/ws upgrades: the socket is handed over, with any bytes the
 	 * server already read past the request (pre, pre_n); call done(arg) exactly once when
 	 * finished with it — also when adoption fails. who is the authenticated caller (the

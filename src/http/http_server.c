@@ -118,6 +118,29 @@ const char *req_cookie(const struct req *r, const char *name)
 	return c ? MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name) : NULL;
 }
 
+struct query_each {
+	void (*fn)(void *ctx, const char *name, const char *value);
+	void *ctx;
+};
+
+static enum MHD_Result query_each_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+	struct query_each *q = cls;
+	(void)kind;
+	q->fn(q->ctx, key, value ? value : "");
+	return MHD_YES;
+}
+
+void req_query_each(const struct req *r, void (*fn)(void *ctx, const char *name, const char *value),
+                    void *ctx)
+{
+	struct MHD_Connection *c = conn_of(r);
+	struct query_each q = {fn, ctx};
+	if (c)
+		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_each_cb, &q);
+}
+
 bool req_has_perm(const struct req *r, const char *perm)
 {
 	if (!r->who)
@@ -401,8 +424,17 @@ static enum err run_pipeline(struct rstate *st)
 	struct http_server *h = st->h;
 	enum err auth_err = ERR_OK;
 
-	if (h->hooks.authenticate)
+	if (rt->flags & ROUTE_OPEN) {
+		/* The signature covers the raw body: the hook needs it whole, before parsing. */
+		auth_err = st->too_large ? ERR_TOO_LARGE : ERR_UNAUTHENTICATED;
+		if (!st->too_large && h->hooks.authenticate_open) {
+			r->body = st->body.len ? st->body.p : NULL;
+			r->body_len = st->body.len;
+			auth_err = h->hooks.authenticate_open(h->hooks.ctx, r);
+		}
+	} else if (h->hooks.authenticate) {
 		auth_err = h->hooks.authenticate(h->hooks.ctx, r);
+	}
 	if (!(rt->flags & ROUTE_PUBLIC)) {
 		if (!r->who)
 			return auth_err && auth_err != ERR_UNAUTHENTICATED ? auth_err
@@ -414,7 +446,7 @@ static enum err run_pipeline(struct rstate *st)
 	           auth_err != ERR_PASSWORD_EXPIRED) {
 		return auth_err;
 	}
-	if (!is_safe(r->method) && !(rt->flags & ROUTE_NO_CSRF) && r->who) {
+	if (!is_safe(r->method) && !(rt->flags & (ROUTE_NO_CSRF | ROUTE_OPEN)) && r->who) {
 		const char *tok = req_header(r, "X-CSRF-Token");
 		const char *want = r->who->csrf_token;
 		if (!tok || !want || !mem_eq_ct(tok, strlen(tok), want, strlen(want)))

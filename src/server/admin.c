@@ -9,6 +9,7 @@
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "gateway/gateway.h"
 #include "server/server_int.h"
 
 static void admin_usage(FILE *f)
@@ -23,7 +24,10 @@ static void admin_usage(FILE *f)
 	      "  catalog check [--catalog DIR]            check the catalog files (no data dir "
 	      "needed)\n"
 	      "  catalog import [--catalog DIR]           store the files as published versions\n"
-	      "  catalog export [--catalog DIR]           write the published catalog as files\n",
+	      "  catalog export [--catalog DIR]           write the published catalog as files\n"
+	      "  flow check [--flows DIR] [--connectors DIR] [--catalog DIR]\n"
+	      "                                           check the gateway flow files (no data dir "
+	      "needed)\n",
 	      f);
 }
 
@@ -147,6 +151,8 @@ int admin_main(int argc, char **argv, char **envp)
 {
 	if (argc >= 3 && !strcmp(argv[1], "catalog") && !strcmp(argv[2], "check"))
 		return catalog_check_cmd(argc - 3, argv + 3);
+	if (argc >= 3 && !strcmp(argv[1], "flow") && !strcmp(argv[2], "check"))
+		return gateway_flow_check_main(argc - 3, argv + 3);
 
 	/* `catalog import|export` take --catalog DIR besides the usual flags. */
 	const char *catalog_dir = NULL;

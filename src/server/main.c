@@ -17,6 +17,8 @@ static void usage(FILE *f)
 	    "  serve    run the application server (--port P --data DIR --db URL --demo ...)\n"
 	    "  admin    operator tasks: migrate, audit verify, user create, user reset-password,\n"
 	    "           org create, keys rotate (see `shouli admin help`)\n"
+	    "  sim      run the simulators of the external systems (--port P --seed N ...,\n"
+	    "           see `shouli sim --help`)\n"
 	    "  version  print the version\n",
 	    f);
 }
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
 		return serve_main(argc - 1, argv + 1, environ);
 	if (!strcmp(argv[1], "admin"))
 		return admin_main(argc - 1, argv + 1, environ);
+	if (!strcmp(argv[1], "sim"))
+		return sim_main(argc - 1, argv + 1, environ);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		puts("shouli " SHOULI_VERSION_STRING);
 		return 0;

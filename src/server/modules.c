@@ -6,6 +6,8 @@
 #include "auth/auth.h"
 #include "catalog/catalog.h"
 #include "events/events.h"
+#include "gateway/gateway.h"
+#include "sched/sched.h"
 
 const struct module *const server_modules[] = {
 	&system_module,
@@ -13,5 +15,9 @@ const struct module *const server_modules[] = {
 	&audit_module,
 	&events_module,
 	&catalog_module,
+	&gateway_module,
+	&flow_module,
+	&open_module,
+	&sched_module,
 	NULL,
 };

@@ -14,6 +14,9 @@
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "events/events.h"
+#include "gateway/gateway.h"
+#include "sched/sched.h"
+#include "sim/sim.h"
 #include "ws/ws.h"
 
 char *server_find_path(const char *rel)
@@ -202,10 +205,41 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* serve --with-sim: the simulators on their own port (sim_port, 0 = any), started before
+ * the modules so that connectors resolve {{sim}} to them (cfg.sim_url, unless set). */
+static enum err start_sim(struct server *srv)
+{
+	struct sim_config sc;
+	sim_config_defaults(&sc);
+	sc.bind = "127.0.0.1";
+	sc.port = (int)srv->cfg.sim_port;
+	char *scen = server_find_path("sim/scenarios");
+	char *conns = server_find_path("gateway/connectors");
+	sc.scenarios_dir = scen;
+	sc.connectors_dir = conns;
+	enum err e = scen && conns ? sim_create(&sc, &srv->sim) : ERR_NOMEM;
+	free(scen);
+	free(conns);
+	if (!e)
+		e = sim_start(srv->sim);
+	if (!e && (!srv->cfg.sim_url || !srv->cfg.sim_url[0])) {
+		char *url = NULL;
+		if (asprintf(&url, "http://127.0.0.1:%d", sim_port(srv->sim)) < 0)
+			return ERR_NOMEM;
+		free(srv->cfg.sim_url);
+		srv->cfg.sim_url = url;
+	}
+	if (e)
+		log_error("sim.start", "the embedded simulators could not start (%s)", err_code(e));
+	return e;
+}
+
 enum err server_start(struct server *srv, FILE *report)
 {
 	enum err e;
 	raise_fd_limit();
+	if (srv->cfg.with_sim && (e = start_sim(srv)))
+		return e;
 	if ((e = event_bus_create(&srv->bus)))
 		return e;
 	for (const struct module *const *mp = server_modules; *mp; mp++) {
@@ -263,8 +297,10 @@ enum err server_start(struct server *srv, FILE *report)
 		if (module_enabled(srv, (*mp)->name) && (*mp)->nroutes &&
 		    (e = http_add_routes(srv->http, (*mp)->routes, (*mp)->nroutes)))
 			return e;
-	struct http_hooks hooks = {
-	    .ctx = srv, .authenticate = auth_authenticate, .ws_adopt = adopt_ws};
+	struct http_hooks hooks = {.ctx = srv,
+	                           .authenticate = auth_authenticate,
+	                           .ws_adopt = adopt_ws,
+	                           .authenticate_open = gateway_open_authenticate};
 	http_set_hooks(srv->http, &hooks);
 	if ((e = http_start(srv->http)))
 		return e;
@@ -279,6 +315,9 @@ void server_close(struct server *srv)
 {
 	if (srv->http)
 		http_stop(srv->http, 10000);
+	/* Scheduled jobs may enqueue to the outbox and publish to the bus: stop them first
+	 * (runs in progress are cancelled, waited for and recorded). */
+	sched_stop(srv->sched);
 	/* Workers may still publish to the bus (and so the hub): stop them first. */
 	if (srv->outbox)
 		outbox_stop(srv->outbox);
@@ -293,6 +332,11 @@ void server_close(struct server *srv)
 	for (const struct module *const *mp = server_modules; *mp; mp++)
 		if ((*mp)->release && module_enabled(srv, (*mp)->name))
 			(*mp)->release(srv);
+	sched_destroy(srv->sched);
+	srv->sched = NULL;
+	/* after the modules: a flow in flight may still be calling the simulators */
+	sim_destroy(srv->sim);
+	srv->sim = NULL;
 	if (srv->bus)
 		event_bus_destroy(srv->bus);
 	srv->bus = NULL;

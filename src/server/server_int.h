@@ -22,6 +22,8 @@ extern const struct module system_module;
 int admin_main(int argc, char **argv, char **envp);
 /* `shouli serve ...`; argv[0] is "serve". */
 int serve_main(int argc, char **argv, char **envp);
+/* `shouli sim ...` (sim_cmd.c); argv[0] is "sim". */
+int sim_main(int argc, char **argv, char **envp);
 
 /* WebSocket topic authorisation (ws_topics.c): the scope path of each connected user,
  * remembered at adoption, and the hub's authorizer over it. */

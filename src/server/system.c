@@ -6,6 +6,7 @@
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "events/events.h"
+#include "gateway/gateway.h"
 #include "ws/ws.h"
 
 #ifndef SHOULI_VERSION
@@ -80,6 +81,7 @@ static enum err metrics(struct req *r, struct resp *w)
 		           (unsigned long long)hs.dropped_slow);
 	}
 	outbox_metrics(srv->outbox, &b);
+	gateway_metrics(srv, &b);
 	buf_printf(&b,
 	           "# HELP shouli_build_info Build of this process.\n"
 	           "# TYPE shouli_build_info gauge\n"

@@ -28,6 +28,8 @@ export const DEMO = {
   clerk: { username: 'clerk', password: 'Clerk@2026demo' },
   supervisor: { username: 'supervisor', password: 'Supervisor@2026demo' },
   examadmin: { username: 'examadmin', password: 'Exam@2026demo' },
+  catalog: { username: 'catalog', password: 'Catalog@2026demo' },
+  ops: { username: 'ops', password: 'Ops@2026demo' },
 };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -114,10 +116,13 @@ export function admin(srv, args, input = '') {
  * answers 200 (exited() resolves to the process's { code, signal } when it has ended):
  * halt() stops the process and keeps its data (for `shouli admin` checks), stop() also
  * removes the data directory and drops the database.
+ * Options: { share: srv } starts a second node on srv's data directory and database (the
+ * same master key, the same SQLite file in WAL mode or the same PostgreSQL database); its
+ * stop() only halts it, the first server's stop() removes what they share.
  */
-export async function startServer(extra = []) {
-  const data = await mkdtemp(join(tmpdir(), 'shouli-api-'));
-  const db = freshDb();
+export async function startServer(extra = [], { share } = {}) {
+  const data = share ? share.data : await mkdtemp(join(tmpdir(), 'shouli-api-'));
+  const db = share ? { args: share.dbArgs, drop() {} } : freshDb();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ['serve', '--port', String(port), '--data', data, ...db.args, '--demo', ...extra];
@@ -151,6 +156,7 @@ export async function startServer(extra = []) {
   }
   async function stop() {
     await halt();
+    if (share) return;
     db.drop();
     await rm(data, { recursive: true, force: true });
   }
@@ -172,6 +178,56 @@ export async function startServer(extra = []) {
   await stop();
   const why = exited ? `exited (${exited.code ?? exited.signal})` : `not ready in ${READY_TIMEOUT_MS} ms`;
   throw new Error(`shouli serve ${why}\n${out}`);
+}
+
+/**
+ * Start `shouli sim` (the simulators of the external systems) on a free port; extra are more
+ * flags (e.g. ['--seed', '7', '--decision-delay-ms', '1000']). Resolves to { url, output(),
+ * stop(), pid, exited() } once GET /healthz answers 200 (exited() resolves to the process's
+ * { code, signal } when it has ended).
+ */
+export async function startSim(extra = []) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(BIN, ['sim', '--port', String(port), ...extra], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (chunk) => {
+    out = (out + chunk).slice(-20000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.on('error', (err) => keep(`spawn ${BIN}: ${err.message}\n`));
+  let exited = null;
+  const done = new Promise((r) =>
+    child.on('close', (code, signal) => {
+      exited = { code, signal };
+      r();
+    }),
+  );
+  async function stop() {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const late = await Promise.race([done.then(() => false), sleep(STOP_TIMEOUT_MS).then(() => true)]);
+    if (late) {
+      child.kill('SIGKILL');
+      await done;
+    }
+  }
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline && !exited) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.status === 200) return { url, output: () => out, stop, pid: child.pid, exited: () => done.then(() => exited) };
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  await stop();
+  throw new Error(`shouli sim ${exited ? `exited (${exited.code ?? exited.signal})` : 'not ready'}\n${out}`);
 }
 
 /**
