@@ -25,14 +25,17 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves to { url, stop() } once GET /healthz answers 200. */
-export async function startServer() {
+/**
+ * Resolves to { url, stop() } once GET /healthz answers 200. `extra`: more arguments for
+ * `shouli serve` (e.g. ['--with-sim'] for the embedded simulators).
+ */
+export async function startServer(extra = []) {
   const bin = resolve(ROOT, process.env.SHOULI_BIN || 'build/shouli');
   const data = await mkdtemp(join(tmpdir(), 'shouli-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
 
-  const child = spawn(bin, ['serve', '--port', String(port), '--data', data, '--demo'], {
+  const child = spawn(bin, ['serve', '--port', String(port), '--data', data, '--demo', ...extra], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
