@@ -468,8 +468,9 @@ static bool check_basic(struct sim_req *q, const struct sim_connector *c)
 			size_t pl = dec.len - ul - 1;
 			const char *u = c->username ? c->username : "";
 			const char *sec = c->secret ? c->secret : "";
-			ok = mem_eq_ct(dec.p, ul, u, strlen(u)) &
-			     mem_eq_ct(pw, pl, sec, strlen(sec));
+			/* both compared every time: no early exit tells which part was wrong */
+			ok = ((int)mem_eq_ct(dec.p, ul, u, strlen(u)) &
+			      (int)mem_eq_ct(pw, pl, sec, strlen(sec))) != 0;
 		}
 	}
 	buf_release(&dec);
@@ -588,7 +589,8 @@ static void token_endpoint(struct sim_req *q, const struct sim_connector *c)
 		p = json_get_str(q->body, "secret");
 	const char *wu = c->username ? c->username : "", *wp = c->secret ? c->secret : "";
 	if (!u || !p ||
-	    !(mem_eq_ct(u, strlen(u), wu, strlen(wu)) & mem_eq_ct(p, strlen(p), wp, strlen(wp)))) {
+	    !((int)mem_eq_ct(u, strlen(u), wu, strlen(wu)) &
+	      (int)mem_eq_ct(p, strlen(p), wp, strlen(wp)))) {
 		sim_error(q, 401, "INVALID_CLIENT", "用户名或密码错误");
 		return;
 	}
