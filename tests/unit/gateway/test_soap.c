@@ -156,8 +156,8 @@ static void test_not_soap(void **state)
 	    "{\"json\":true}",
 	    "<html><body>502 Bad Gateway</body></html>",
 	    "<Envelope><Body><x/></Body></Envelope>", /* no SOAP namespace */
-	    "<soap:Envelope "
-	    "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body/></soap:Envelope>",
+	    ("<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+	     "<soap:Body/></soap:Envelope>"), /* empty body */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(
