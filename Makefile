@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 
 run: deps build web
 	@echo "Starting Shouli on http://127.0.0.1:$(PORT)/ (data in $(DATA)/, Ctrl-C to stop)"
-	$(BUILD)/shouli serve --port $(PORT) --data $(DATA) --demo
+	$(BUILD)/shouli serve --port $(PORT) --data $(DATA) --demo --with-sim
 
 check:
 	bash scripts/check.sh

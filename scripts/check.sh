@@ -92,6 +92,10 @@ if [ -x build/shouli ] && ls gateway/flows/*.json >/dev/null 2>&1; then
   run flows build/shouli admin flow check --flows gateway/flows --connectors gateway/connectors \
     --catalog catalog
 fi
+api_doc_current() {
+  diff <(build/shouli admin routes) <(sed -n '/<!-- routes -->/,/<!-- end routes -->/p' docs/api.md | grep '^|')
+}
+run api-doc api_doc_current
 run api-sqlite env SHOULI_BIN="$ROOT/build/shouli" node --test --test-concurrency=1 tests/api/
 if [ -n "${SHOULI_TEST_PG:-}" ]; then
   run api-postgres env SHOULI_BIN="$ROOT/build/shouli" SHOULI_TEST_DB="$SHOULI_TEST_PG" \

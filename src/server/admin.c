@@ -147,8 +147,32 @@ static int catalog_check_cmd(int argc, char **argv)
 	return rc;
 }
 
+/* `shouli admin routes`: every HTTP route of every module, as the Markdown table of
+ * docs/api.md (make check compares the two, so the reference cannot drift). */
+static int routes_cmd(void)
+{
+	puts("| module | method | path | permission | notes |\n|---|---|---|---|---|");
+	for (const struct module *const *mp = server_modules; *mp; mp++) {
+		for (size_t i = 0; i < (*mp)->nroutes; i++) {
+			const struct route *r = &(*mp)->routes[i];
+			const char *perm = r->perm ? r->perm : "(signed in)";
+			if (r->flags & ROUTE_PUBLIC)
+				perm = "(public)";
+			printf("| %s | %s | `%s` | %s%s%s | %s%s%s |\n", (*mp)->name, r->method,
+			       r->pattern, (r->flags & ROUTE_OPEN) ? "open API `" : "", perm,
+			       (r->flags & ROUTE_OPEN) ? "`" : "",
+			       (r->flags & ROUTE_SLOW) ? "slow (worker pool) " : "",
+			       (r->flags & ROUTE_RAW) ? "raw body " : "",
+			       r->body ? "JSON body" : "");
+		}
+	}
+	return 0;
+}
+
 int admin_main(int argc, char **argv, char **envp)
 {
+	if (argc == 2 && !strcmp(argv[1], "routes"))
+		return routes_cmd();
 	if (argc >= 3 && !strcmp(argv[1], "catalog") && !strcmp(argv[2], "check"))
 		return catalog_check_cmd(argc - 3, argv + 3);
 	if (argc >= 3 && !strcmp(argv[1], "flow") && !strcmp(argv[2], "check"))
