@@ -16,9 +16,10 @@
 
 #include <stdatomic.h>
 
-#define PCACHE_SHARDS        16
-#define PCACHE_TOUCH_HOLD_MS 2000 /* a claimed last_seen write is left to its claimant this long   \
-	                           */
+#define PCACHE_SHARDS 16
+#define PCACHE_TOUCH_HOLD_MS                                                                       \
+	2000 /* a claimed last_seen write is left to its claimant this long                        \
+	      */
 
 struct pcache_entry {
 	struct pcache_entry *hnext;       /* hash chain */

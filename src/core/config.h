@@ -39,8 +39,9 @@ struct config {
 	int64_t ws_queue_max; /* per-connection send queue cap, bytes */
 	char *modules;        /* comma list; empty = all */
 	bool with_sim;
-	char *sim_url;  /* base URL of the external-system simulators ({{sim}} in connectors);
-			   empty = the embedded simulator when with_sim, else http://127.0.0.1:8090 */
+	char
+	    *sim_url;     /* base URL of the external-system simulators ({{sim}} in connectors);
+	                     empty = the embedded simulator when with_sim, else http://127.0.0.1:8090 */
 	int64_t sim_port; /* port of the embedded simulator (0 = any free port) */
 };
 

@@ -14,21 +14,22 @@
 
 static void admin_usage(FILE *f)
 {
-	fputs("usage: shouli admin <task> [--data DIR] [--db URL]\n"
-	      "  migrate                                  apply pending schema migrations\n"
-	      "  audit verify                             check the audit log's hash chain\n"
-	      "  user create USERNAME NAME ORG ROLES      create a user (password on stdin)\n"
-	      "  user reset-password USERNAME             set a new password (on stdin)\n"
-	      "  org create CODE NAME LEVEL [PARENT]      add an organisation\n"
-	      "  keys rotate                              make a new data key the active one\n"
-	      "  catalog check [--catalog DIR]            check the catalog files (no data dir "
-	      "needed)\n"
-	      "  catalog import [--catalog DIR]           store the files as published versions\n"
-	      "  catalog export [--catalog DIR]           write the published catalog as files\n"
-	      "  flow check [--flows DIR] [--connectors DIR] [--catalog DIR]\n"
-	      "                                           check the gateway flow files (no data dir "
-	      "needed)\n",
-	      f);
+	fputs(
+	    "usage: shouli admin <task> [--data DIR] [--db URL]\n"
+	    "  migrate                                  apply pending schema migrations\n"
+	    "  audit verify                             check the audit log's hash chain\n"
+	    "  user create USERNAME NAME ORG ROLES      create a user (password on stdin)\n"
+	    "  user reset-password USERNAME             set a new password (on stdin)\n"
+	    "  org create CODE NAME LEVEL [PARENT]      add an organisation\n"
+	    "  keys rotate                              make a new data key the active one\n"
+	    "  catalog check [--catalog DIR]            check the catalog files (no data dir "
+	    "needed)\n"
+	    "  catalog import [--catalog DIR]           store the files as published versions\n"
+	    "  catalog export [--catalog DIR]           write the published catalog as files\n"
+	    "  flow check [--flows DIR] [--connectors DIR] [--catalog DIR]\n"
+	    "                                           check the gateway flow files (no data dir "
+	    "needed)\n",
+	    f);
 }
 
 static int read_password(char *pw, size_t n)
@@ -72,9 +73,10 @@ static int keys_rotate(struct server *srv)
 	if (!e)
 		e = db_exec(c, &a, NULL, "UPDATE data_keys SET active = 0", "");
 	if (!e)
-		e = db_exec(c, &a, NULL,
-			    "INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)",
-			    "ibi", (int64_t)id, wrapped.p, wrapped.len, time_now_ms());
+		e = db_exec(
+		    c, &a, NULL,
+		    "INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)",
+		    "ibi", (int64_t)id, wrapped.p, wrapped.len, time_now_ms());
 	if (!e)
 		e = db_commit(c);
 	if (c)
@@ -106,7 +108,8 @@ static int catalog_check_cmd(int argc, char **argv)
 		} else if ((!strcmp(argv[i], "--data") || !strcmp(argv[i], "--db") ||
 		            !strcmp(argv[i], "--config")) &&
 		           i + 1 < argc) {
-			i++; /* accepted for symmetry with other tasks; the check never opens them */
+			i++; /* accepted for symmetry with other tasks; the check never opens them
+			      */
 		} else if (!strncmp(argv[i], "--data=", 7) || !strncmp(argv[i], "--db=", 5) ||
 		           !strncmp(argv[i], "--config=", 9)) {
 			continue;
@@ -201,7 +204,8 @@ int admin_main(int argc, char **argv, char **envp)
 	int nrest = 0, rc = 2;
 	memset(&srv, 0, sizeof(srv));
 	config_defaults(&srv.cfg);
-	if (argc > 17 || config_resolve(&srv.cfg, argc, argv, envp, rest, &nrest, msg, sizeof(msg))) {
+	if (argc > 17 ||
+	    config_resolve(&srv.cfg, argc, argv, envp, rest, &nrest, msg, sizeof(msg))) {
 		fprintf(stderr, "shouli admin: %s\n", msg[0] ? msg : "too many arguments");
 		config_release(&srv.cfg);
 		return 2;
@@ -236,7 +240,7 @@ int admin_main(int argc, char **argv, char **envp)
 			goto out;
 		}
 		e = auth_admin_create_user(&srv, rest[2], rest[3], rest[4], rest[5], pw, msg,
-					   sizeof(msg));
+		                           sizeof(msg));
 		rc = e ? 1 : 0;
 	} else if (!strcmp(rest[0], "user") && nrest == 3 && !strcmp(rest[1], "reset-password")) {
 		char pw[256];
@@ -247,9 +251,9 @@ int admin_main(int argc, char **argv, char **envp)
 		e = auth_admin_reset_password(&srv, rest[2], pw, msg, sizeof(msg));
 		rc = e ? 1 : 0;
 	} else if (!strcmp(rest[0], "org") && (nrest == 5 || nrest == 6) &&
-		   !strcmp(rest[1], "create")) {
-		e = auth_admin_create_org(&srv, rest[2], rest[3], rest[4], nrest == 6 ? rest[5] : NULL,
-					  msg, sizeof(msg));
+	           !strcmp(rest[1], "create")) {
+		e = auth_admin_create_org(&srv, rest[2], rest[3], rest[4],
+		                          nrest == 6 ? rest[5] : NULL, msg, sizeof(msg));
 		rc = e ? 1 : 0;
 	} else if (!strcmp(rest[0], "keys") && nrest == 2 && !strcmp(rest[1], "rotate")) {
 		rc = keys_rotate(&srv);

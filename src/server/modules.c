@@ -10,14 +10,6 @@
 #include "sched/sched.h"
 
 const struct module *const server_modules[] = {
-	&system_module,
-	&auth_module,
-	&audit_module,
-	&events_module,
-	&catalog_module,
-	&gateway_module,
-	&flow_module,
-	&open_module,
-	&sched_module,
-	NULL,
+    &system_module,  &auth_module, &audit_module, &events_module, &catalog_module,
+    &gateway_module, &flow_module, &open_module,  &sched_module,  NULL,
 };

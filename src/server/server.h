@@ -39,7 +39,7 @@ struct server {
 	struct outbox *outbox;
 	struct ws_scopes *ws_scopes;
 	struct catalog_state *catalog; /* the published catalog's snapshot (src/catalog/) */
-	struct sim *sim; /* the embedded simulators (serve --with-sim), or NULL */
+	struct sim *sim;               /* the embedded simulators (serve --with-sim), or NULL */
 	struct sched *sched;           /* the scheduler (src/sched/): jobs, claims, runs */
 	struct gateway_state *gateway; /* connectors, breakers, call log (src/gateway/) */
 	struct gateway_open_state *gateway_open; /* open APIs: nonces, rate buckets */

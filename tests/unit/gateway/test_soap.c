@@ -153,8 +153,7 @@ static void test_not_soap(void **state)
 	const char *fault = NULL;
 	bool srv = false;
 	const char *bad[] = {
-	    "{\"json\":true}",
-	    "<html><body>502 Bad Gateway</body></html>",
+	    "{\"json\":true}", "<html><body>502 Bad Gateway</body></html>",
 	    "<Envelope><Body><x/></Body></Envelope>", /* no SOAP namespace */
 	    ("<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
 	     "<soap:Body/></soap:Envelope>"), /* empty body */
