@@ -23,10 +23,11 @@ import JobList from './jobs/JobList.vue';
 const CallStats = () => import('./gateway/CallStats.vue');
 
 const routes = [
-  { path: '/users', title: '用户与角色', icon: User, component: Users },
-  { path: '/orgs', title: '机构', icon: OfficeBuilding, component: ComingSoon },
+  { path: '/users', perm: 'user.manage', title: '用户与角色', icon: User, component: Users },
+  { path: '/orgs', perm: 'org.manage', title: '机构', icon: OfficeBuilding, component: ComingSoon },
   {
     path: '/catalog',
+    perm: 'catalog.edit',
     title: '事项目录',
     icon: Collection,
     component: RouterView,
@@ -35,9 +36,10 @@ const routes = [
       { path: ':code', component: CatalogItem, meta: { title: '事项详情' } },
     ],
   },
-  { path: '/code-changes', title: '编码变更', icon: Switch, component: CodeChanges },
+  { path: '/code-changes', perm: 'catalog.edit', title: '编码变更', icon: Switch, component: CodeChanges },
   {
     path: '/gateway',
+    perm: 'gateway.read',
     title: '接口平台',
     icon: Connection,
     component: GatewayLayout,
@@ -54,11 +56,32 @@ const routes = [
       { path: 'stats', component: CallStats, meta: { title: '调用统计' } },
     ],
   },
-  { path: '/jobs', title: '计划任务', icon: AlarmClock, component: JobList },
-  { path: '/devices', title: '设备', icon: Monitor, component: ComingSoon },
-  { path: '/audit', title: '审计日志', icon: Document, component: Audit },
-  { path: '/ops', title: '运维监控', icon: DataLine, component: Ops },
+  { path: '/jobs', perm: 'sched.manage', title: '计划任务', icon: AlarmClock, component: JobList },
+  { path: '/devices', perm: 'system.config', title: '设备', icon: Monitor, component: ComingSoon },
+  { path: '/audit', perm: 'audit.read', title: '审计日志', icon: Document, component: Audit },
+  { path: '/ops', perm: 'system.config', title: '运维监控', icon: DataLine, component: Ops },
 ];
 
 export const router = createShellRouter('/admin/', routes);
 export const menu = menuOf(routes);
+
+// Each page names the permission it is for: the menu shows the pages the user may use, and
+// the landing page is the first of them (an operator lands on 接口平台, an auditor on
+// 审计日志), not a page that would only answer 403. The server still checks every call.
+export function menuFor(can) {
+  return routes.filter((r) => !r.perm || can(r.perm)).map(({ path, title, icon }) => ({ path, title, icon }));
+}
+
+export function guardLanding(can) {
+  router.beforeEach((to, from) => {
+    const page = routes.find((r) => to.path === r.path || to.path.startsWith(`${r.path}/`));
+    if (!page || !page.perm || can(page.perm)) return true;
+    // A page the user may not use, reached by default (first load or an unknown path):
+    // go to the first one they may use.
+    if (from.matched.length === 0 || to.path === routes[0].path) {
+      const first = routes.find((r) => !r.perm || can(r.perm));
+      if (first && first.path !== to.path) return first.path;
+    }
+    return true;
+  });
+}
