@@ -181,3 +181,86 @@ int hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen
 	}
 	return 1;
 }
+
+/* ---- base64 ---- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+enum err buf_base64(struct buf *b, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	enum err e = ERR_OK;
+	for (size_t i = 0; i < n && !e; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		char q[4] = {b64_alphabet[(v >> 18) & 63], b64_alphabet[(v >> 12) & 63],
+		             i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=',
+		             i + 2 < n ? b64_alphabet[v & 63] : '='};
+		e = buf_append(b, q, 4);
+	}
+	return e;
+}
+
+static int b64_value(char c, unsigned flags)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || (c == '-' && (flags & BASE64_URLSAFE)))
+		return 62;
+	if (c == '/' || (c == '_' && (flags & BASE64_URLSAFE)))
+		return 63;
+	return -1;
+}
+
+static bool b64_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+enum err base64_decode(const char *s, size_t n, unsigned flags, struct buf *out)
+{
+	size_t start = out->len, digits = 0, pads = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	enum err e = ERR_OK;
+	for (size_t i = 0; i < n && !e; i++) {
+		char c = s[i];
+		if ((flags & BASE64_SPACE) && b64_space(c))
+			continue;
+		if (c == '=') {
+			pads++;
+			continue;
+		}
+		int v = b64_value(c, flags);
+		if (v < 0 || pads) { /* a character after padding */
+			e = ERR_INVALID;
+			break;
+		}
+		digits++;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			e = buf_putc(out, (char)((acc >> bits) & 0xff));
+		}
+	}
+	if (!e && (digits % 4 == 1 || pads > 2))
+		e = ERR_INVALID;
+	if (!e && (flags & BASE64_STRICT) &&
+	    (digits == 0 || (digits + pads) % 4 != 0 || (pads && pads != 4 - digits % 4)))
+		e = ERR_INVALID;
+	if (e) {
+		out->len = start;
+		if (out->p)
+			out->p[start] = '\0';
+	}
+	return e;
+}

@@ -45,4 +45,17 @@ enum err buf_hex(struct buf *b, const void *p, size_t n);
 /* Decode hex (either case) into out (outlen bytes exactly). Returns false on bad input. */
 int hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen);
 
+/* Base64 (RFC 4648 §4, with '=' padding) of p[0..n) appended to b. */
+enum err buf_base64(struct buf *b, const void *p, size_t n);
+
+/* Flags of base64_decode. Without BASE64_STRICT the padding is optional (trailing '=' are
+ * dropped; a length that leaves one lone character is still an error). */
+#define BASE64_URLSAFE 1u /* also accept the URL alphabet: '-' for '+', '_' for '/' */
+#define BASE64_SPACE   2u /* skip ASCII white space anywhere (MIME line breaks, pasted text) */
+#define BASE64_STRICT  4u /* canonical only: length a multiple of 4, '=' only as 1–2 final pads */
+/* Decode s[0..n) and append the bytes to out. ERR_INVALID on a character outside the
+ * alphabet (or, with BASE64_STRICT, misplaced padding); out is unchanged on any error.
+ * ERR_NOMEM. */
+enum err base64_decode(const char *s, size_t n, unsigned flags, struct buf *out);
+
 #endif

@@ -16,75 +16,6 @@
  * so a call never goes out with one that dies in flight. */
 #define TOKEN_MARGIN_MS 60000
 
-/* ---- base64 ---------------------------------------------------------------------------- */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-enum err gw_base64_encode(const void *p, size_t n, struct buf *out)
-{
-	const unsigned char *s = p;
-	enum err e = ERR_OK;
-	for (size_t i = 0; i < n && !e; i += 3) {
-		unsigned v = (unsigned)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		char q[4] = {b64chars[(v >> 18) & 63], b64chars[(v >> 12) & 63],
-		             i + 1 < n ? b64chars[(v >> 6) & 63] : '=',
-		             i + 2 < n ? b64chars[v & 63] : '='};
-		e = buf_append(out, q, 4);
-	}
-	return e;
-}
-
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-enum err gw_base64_decode(const char *s, size_t n, struct buf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t start = out->len;
-	enum err e = ERR_OK;
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return ERR_INVALID;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val(s[i]);
-		if (v < 0) {
-			e = ERR_INVALID;
-			break;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if ((e = buf_putc(out, (char)((acc >> bits) & 0xff))))
-				break;
-		}
-	}
-	if (e) {
-		out->len = start;
-		if (out->p)
-			out->p[start] = '\0';
-	}
-	return e;
-}
-
 /* ---- signing --------------------------------------------------------------------------- */
 
 static int hexval(char c)
@@ -322,7 +253,7 @@ enum err gw_auth_apply(struct gw_conn *cn, const struct gw_conf *cf, const char 
 				e = ERR_CONFIG;
 				ei->msg = "接口系统未配置 SM2 签名私钥（auth.private_key）";
 			} else if (!(e = crypto_sm2_sign(cf->sign_key, NULL, ss.p, ss.len, &der)) &&
-			           !(e = gw_base64_encode(der.p, der.len, &sig))) {
+			           !(e = buf_base64(&sig, der.p, der.len))) {
 				gw_hdrs_add(h, a, "X-Signature: %s", sig.p);
 			}
 			buf_release(&der);
@@ -350,7 +281,7 @@ static enum err cbc_seal(const unsigned char key[16], const char *plain, size_t 
 	buf_init(&raw, GW_BODY_MAX);
 	if (!(e = crypto_random(iv, sizeof(iv))) && !(e = buf_append(&raw, iv, sizeof(iv))) &&
 	    !(e = crypto_sm4_cbc_encrypt(key, iv, plain, n, &raw)))
-		e = gw_base64_encode(raw.p, raw.len, b64);
+		e = buf_base64(b64, raw.p, raw.len);
 	buf_release(&raw);
 	return e;
 }
@@ -360,7 +291,7 @@ static enum err cbc_open(const unsigned char key[16], const char *b64, size_t n,
 	struct buf raw;
 	enum err e;
 	buf_init(&raw, GW_BODY_MAX);
-	if (!(e = gw_base64_decode(b64, n, &raw))) {
+	if (!(e = base64_decode(b64, n, BASE64_URLSAFE, &raw))) {
 		if (raw.len < 32)
 			e = ERR_INVALID;
 		else
@@ -398,7 +329,7 @@ enum err gw_crypto_wrap(const struct gw_conf *cf, const char *plain, size_t n, s
 		goto out;
 	} else if ((e = crypto_random(k, sizeof(k))) ||
 	           (e = crypto_sm2_encrypt(cf->peer_key, k, sizeof(k), &wrapped)) ||
-	           (e = gw_base64_encode(wrapped.p, wrapped.len, &key64))) {
+	           (e = buf_base64(&key64, wrapped.p, wrapped.len))) {
 		goto out;
 	}
 	if ((e = cbc_seal(k, plain, n, &data)))
@@ -432,7 +363,8 @@ enum err gw_crypto_unwrap(const struct gw_conf *cf, json_t *answer, json_t **out
 		memcpy(k, cf->sm4_key, sizeof(k));
 	} else {
 		const char *key = json_get_str(answer, "key");
-		if (!cf->own_key || !key || gw_base64_decode(key, strlen(key), &raw) != ERR_OK ||
+		if (!cf->own_key || !key ||
+		    base64_decode(key, strlen(key), BASE64_URLSAFE, &raw) != ERR_OK ||
 		    crypto_sm2_decrypt(cf->own_key, raw.p, raw.len, &plain) != ERR_OK ||
 		    plain.len != sizeof(k)) {
 			e = ERR_UPSTREAM;

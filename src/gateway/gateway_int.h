@@ -3,7 +3,7 @@
  *
  * Pieces and who owns them:
  *   gateway_tpl.c    templates (JSON values, text with escaping)
- *   gateway_auth.c   request signing, token cache, crypto profiles, base64
+ *   gateway_auth.c   request signing, token cache, crypto profiles
  *   gateway_http.c   libcurl easy handles (a small pool per connector), one HTTP exchange
  *   gateway_soap.c   SOAP envelopes (libxml2): build, parse, XPath extraction, faults
  *   gateway_call.c   gateway_call: breaker, concurrency cap, retries, mocks, the state
@@ -46,12 +46,6 @@ const json_t *gw_tpl_lookup(const json_t *ctx, const char *path, size_t n);
 enum err gw_tpl_text(const char *tpl, const json_t *ctx, enum gw_escape esc, struct buf *out);
 
 /* ---- signing and crypto profiles (gateway_auth.c) ------------------------------------ */
-
-/* base64 (RFC 4648, padded) of p[0..n) appended to out. */
-enum err gw_base64_encode(const void *p, size_t n, struct buf *out);
-/* Decode base64 (padding optional, no white space) appended to out; ERR_INVALID when
- * malformed. */
-enum err gw_base64_decode(const char *s, size_t n, struct buf *out);
 
 /* The string both signature schemes sign, for a request target as sent (path?query, still
  * percent-encoded): decoded, then handed to gateway_signing_string (gateway.h, the same

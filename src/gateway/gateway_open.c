@@ -401,54 +401,6 @@ enum err open_percent_encode(struct buf *out, const char *s, size_t n, bool keep
 	return ERR_OK;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-bool open_base64_decode(const char *s, size_t n, unsigned char *out, size_t outmax, size_t *outlen)
-{
-	size_t o = 0;
-	if (n == 0 || n % 4 != 0)
-		return false;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			char c = s[i + (size_t)k];
-			if (c == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad || (v[k] = b64_value(c)) < 0)
-				return false;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-		             (uint32_t)v[3];
-		size_t take = 3 - (size_t)pad;
-		if (o + take > outmax)
-			return false;
-		out[o++] = (unsigned char)(w >> 16);
-		if (take > 1)
-			out[o++] = (unsigned char)(w >> 8);
-		if (take > 2)
-			out[o++] = (unsigned char)w;
-	}
-	*outlen = o;
-	return true;
-}
-
 struct enc_arg {
 	const char *name, *value; /* encoded */
 };
@@ -593,19 +545,27 @@ static enum err verify_signature(struct server *srv, struct arena *a, const stru
 		buf_release(&secret);
 		return e;
 	}
-	unsigned char der[CRYPTO_SM2_SIG_MAX + 8];
-	size_t dlen = 0;
+	struct buf der;
 	struct crypto_sm2_key *k = NULL;
-	if (!open_base64_decode(given, strlen(given), der, sizeof(der), &dlen))
+	size_t glen = strlen(given);
+	/* A DER SM2 signature is at most CRYPTO_SM2_SIG_MAX bytes: refuse longer input unread. */
+	if (glen > (CRYPTO_SM2_SIG_MAX + 2) / 3 * 4)
 		return ERR_INTEGRITY;
+	buf_init(&der, CRYPTO_SM2_SIG_MAX + 8);
+	if (base64_decode(given, glen, BASE64_STRICT, &der) != ERR_OK) {
+		buf_release(&der);
+		return ERR_INTEGRITY;
+	}
 	if (!cred->public_key ||
 	    crypto_sm2_load_pem(cred->public_key, strlen(cred->public_key), &k) != ERR_OK) {
 		log_error("open.pubkey", "the public key of credential %s cannot be loaded",
 		          cred->key_id);
+		buf_release(&der);
 		return ERR_INTERNAL;
 	}
-	e = crypto_sm2_verify(k, NULL, msg->p, msg->len, der, dlen);
+	e = crypto_sm2_verify(k, NULL, msg->p, msg->len, der.p, der.len);
 	crypto_sm2_destroy(k);
+	buf_release(&der);
 	return e == ERR_OK ? ERR_OK : ERR_INTEGRITY;
 }
 

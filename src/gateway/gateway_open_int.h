@@ -127,9 +127,6 @@ enum err open_grant_check(const struct open_grant *g, int64_t now_ms, struct ope
 /* Append the RFC 3986 encoding of s[0..n) to out: unreserved characters (A–Z a–z 0–9 - . _ ~)
  * and, when keep_slash, '/' as they are, every other byte as %XX (upper-case hex). */
 enum err open_percent_encode(struct buf *out, const char *s, size_t n, bool keep_slash);
-/* Decode standard base64 (with padding, no white space) into out; false on bad input or
- * when it does not fit (outmax bytes). */
-bool open_base64_decode(const char *s, size_t n, unsigned char *out, size_t outmax, size_t *outlen);
 
 /* ---- the process state ------------------------------------------------------------------ */
 

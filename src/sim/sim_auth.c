@@ -15,76 +15,6 @@
 #include "core/str.h"
 #include "crypto/crypto.h"
 
-/* ---- base64 ---- */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-enum err sim_b64_encode(const void *p, size_t n, struct buf *out)
-{
-	const unsigned char *s = p;
-	enum err e = ERR_OK;
-	for (size_t i = 0; i < n && !e; i += 3) {
-		unsigned v = (unsigned)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		char q[4] = {b64chars[(v >> 18) & 63], b64chars[(v >> 12) & 63],
-		             i + 1 < n ? b64chars[(v >> 6) & 63] : '=',
-		             i + 2 < n ? b64chars[v & 63] : '='};
-		e = buf_append(out, q, 4);
-	}
-	return e;
-}
-
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-enum err sim_b64_decode(const char *s, size_t n, struct buf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t start = out->len;
-	enum err e = ERR_OK;
-	while (n > 0 && (s[n - 1] == '=' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	for (size_t i = 0; i < n && !e; i++) {
-		if (s[i] == '\n' || s[i] == '\r')
-			continue;
-		int v = b64val(s[i]);
-		if (v < 0) {
-			e = ERR_INVALID;
-			break;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			e = buf_putc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-	if (!e && bits >= 6)
-		e = ERR_INVALID; /* a lone sextet is not base64 */
-	if (e) {
-		out->len = start;
-		if (out->p)
-			out->p[start] = '\0';
-	}
-	return e;
-}
-
 /* ---- connectors ---- */
 
 /* The demo credentials of docs/gateway.md "Simulator endpoints". */
@@ -460,7 +390,7 @@ static bool check_basic(struct sim_req *q, const struct sim_connector *c)
 	bool ok = false;
 	buf_init(&dec, 1024);
 	if (h && !strncasecmp(h, "Basic ", 6) &&
-	    sim_b64_decode(h + 6, strlen(h + 6), &dec) == ERR_OK && dec.p) {
+	    base64_decode(h + 6, strlen(h + 6), BASE64_SPACE, &dec) == ERR_OK && dec.p) {
 		char *colon = memchr(dec.p, ':', dec.len);
 		if (colon) {
 			size_t ul = (size_t)(colon - dec.p);
@@ -528,7 +458,7 @@ static bool sig_matches(const struct sim_connector *c, const char *sign_string, 
 	}
 	struct buf der;
 	buf_init(&der, 256);
-	bool ok = c->sm2_key && sim_b64_decode(sig, strlen(sig), &der) == ERR_OK &&
+	bool ok = c->sm2_key && base64_decode(sig, strlen(sig), BASE64_SPACE, &der) == ERR_OK &&
 	          crypto_sm2_verify(c->sm2_key, NULL, sign_string, n, der.p, der.len) == ERR_OK;
 	buf_release(&der);
 	return ok;
@@ -638,7 +568,8 @@ bool sim_crypto_open(struct sim_req *q, const struct sim_connector *c, struct bu
 	struct buf raw;
 	bool ok = false;
 	buf_init(&raw, 32u << 20);
-	if (data && sim_b64_decode(data, strlen(data), &raw) == ERR_OK && raw.len >= 32 &&
+	if (data && base64_decode(data, strlen(data), BASE64_SPACE, &raw) == ERR_OK &&
+	    raw.len >= 32 &&
 	    crypto_sm4_cbc_decrypt(c->sm4_key, (const unsigned char *)raw.p, raw.p + 16,
 	                           raw.len - 16, plain) == ERR_OK)
 		ok = true;
@@ -658,7 +589,7 @@ enum err sim_crypto_seal(const struct sim_connector *c, const char *plain, size_
 	buf_init(&raw, 64u << 20);
 	if (!(e = crypto_random(iv, sizeof(iv))) && !(e = buf_append(&raw, iv, sizeof(iv))) &&
 	    !(e = crypto_sm4_cbc_encrypt(c->sm4_key, iv, plain, n, &raw)) &&
-	    !(e = buf_puts(out, "{\"data\":\"")) && !(e = sim_b64_encode(raw.p, raw.len, out)))
+	    !(e = buf_puts(out, "{\"data\":\"")) && !(e = buf_base64(out, raw.p, raw.len)))
 		e = buf_puts(out, "\"}");
 	buf_release(&raw);
 	return e;

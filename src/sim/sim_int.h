@@ -165,10 +165,6 @@ void sim_connectors_release(struct sim *s);
 const struct sim_connector *sim_connector_for_path(const struct sim *s, const char *path);
 const struct sim_connector *sim_connector_named(const struct sim *s, const char *name);
 
-/* Base64 (standard alphabet, padding optional on input). ERR_INVALID for bad input. */
-enum err sim_b64_encode(const void *p, size_t n, struct buf *out);
-enum err sim_b64_decode(const char *s, size_t n, struct buf *out);
-
 /* ---- requests ------------------------------------------------------------------------- */
 
 struct sim_req;

@@ -768,15 +768,78 @@ static void test_log_lines_stay_whole(void **state)
 	buf_release(&d.got);
 }
 
+/* RFC 4648 vectors, the strict form the open APIs need, and the lenient forms. */
+static void test_base64(void **state)
+{
+	(void)state;
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+	struct buf b;
+	buf_init(&b, 16);
+	for (size_t i = 0; i < 7; i++) {
+		buf_reset(&b);
+		assert_int_equal(buf_base64(&b, plain[i], strlen(plain[i])), ERR_OK);
+		assert_string_equal(b.len ? b.p : "", enc[i]);
+		buf_reset(&b);
+		assert_int_equal(base64_decode(enc[i], strlen(enc[i]), 0, &b), ERR_OK);
+		assert_int_equal(b.len, strlen(plain[i]));
+		if (b.len)
+			assert_memory_equal(b.p, plain[i], b.len);
+	}
+	struct {
+		const char *in;
+		unsigned flags;
+		const char *out; /* NULL = ERR_INVALID */
+	} cases[] = {
+	    {"TWFu", BASE64_STRICT, "Man"},
+	    {"TWE=", BASE64_STRICT, "Ma"},
+	    {"TQ==", BASE64_STRICT, "M"},
+	    {"TQ", 0, "M"},                /* padding optional */
+	    {"TQ", BASE64_STRICT, NULL},   /* but required when strict */
+	    {"TQ=", BASE64_STRICT, NULL},  /* length */
+	    {"T===", 0, NULL},             /* three pads */
+	    {"T", 0, NULL},                /* a lone sextet */
+	    {"TQ==TWFu", 0, NULL},         /* data after padding */
+	    {"TW-u", BASE64_STRICT, NULL}, /* URL alphabet */
+	    {"TW-_", BASE64_URLSAFE, "Mo\xbf"},
+	    {"TW Fu\r\n", 0, NULL}, /* white space */
+	    {"TW Fu\r\n", BASE64_SPACE, "Man"},
+	    {"Zm9v!", 0, NULL},
+	    {"", BASE64_STRICT, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&b);
+		buf_puts(&b, "x"); /* a failed decode leaves what was there */
+		enum err e = base64_decode(cases[i].in, strlen(cases[i].in), cases[i].flags, &b);
+		if (!cases[i].out) {
+			assert_int_equal(e, ERR_INVALID);
+			assert_int_equal(b.len, 1);
+		} else {
+			assert_int_equal(e, ERR_OK);
+			assert_int_equal(b.len, 1 + strlen(cases[i].out));
+			assert_memory_equal(b.p + 1, cases[i].out, b.len - 1);
+		}
+	}
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_arena_cap),         cmocka_unit_test(test_arena_cleanup_order),
-	    cmocka_unit_test(test_buf_cap),           cmocka_unit_test(test_json_check_classes),
-	    cmocka_unit_test(test_json_parse_strict), cmocka_unit_test(test_config_precedence),
-	    cmocka_unit_test(test_config_errors),     cmocka_unit_test(test_utf8_valid),
-	    cmocka_unit_test(test_str_to_i64),        cmocka_unit_test(test_trace_start),
-	    cmocka_unit_test(test_err_table),         cmocka_unit_test(test_log_lines_stay_whole),
+	    cmocka_unit_test(test_arena_cap),
+	    cmocka_unit_test(test_arena_cleanup_order),
+	    cmocka_unit_test(test_buf_cap),
+	    cmocka_unit_test(test_json_check_classes),
+	    cmocka_unit_test(test_json_parse_strict),
+	    cmocka_unit_test(test_config_precedence),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_str_to_i64),
+	    cmocka_unit_test(test_trace_start),
+	    cmocka_unit_test(test_err_table),
+	    cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_log_lines_stay_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

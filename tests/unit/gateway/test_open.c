@@ -133,26 +133,6 @@ static void percent_encoding(void **state)
 	buf_release(&b);
 }
 
-static void base64(void **state)
-{
-	(void)state;
-	unsigned char out[16];
-	size_t n = 0;
-	assert_true(open_base64_decode("TWFu", 4, out, sizeof(out), &n));
-	assert_int_equal(n, 3);
-	assert_memory_equal(out, "Man", 3);
-	assert_true(open_base64_decode("TWE=", 4, out, sizeof(out), &n));
-	assert_int_equal(n, 2);
-	assert_true(open_base64_decode("TQ==", 4, out, sizeof(out), &n));
-	assert_int_equal(n, 1);
-	assert_memory_equal(out, "M", 1);
-	assert_false(open_base64_decode("TQ=", 3, out, sizeof(out), &n));      /* length */
-	assert_false(open_base64_decode("T===", 4, out, sizeof(out), &n));     /* padding */
-	assert_false(open_base64_decode("TQ==TWFu", 8, out, sizeof(out), &n)); /* pad inside */
-	assert_false(open_base64_decode("TW-u", 4, out, sizeof(out), &n));     /* alphabet */
-	assert_false(open_base64_decode("TWFuTWFu", 8, out, 5, &n));           /* room */
-}
-
 /* ---- time windows ------------------------------------------------------------------------ */
 
 static void local_time_and_day(void **state)
@@ -399,7 +379,6 @@ int main(void)
 	    cmocka_unit_test(signing_string_sorts_by_name_then_value),
 	    cmocka_unit_test(signing_string_doc_example),
 	    cmocka_unit_test(percent_encoding),
-	    cmocka_unit_test(base64),
 	    cmocka_unit_test(local_time_and_day),
 	    cmocka_unit_test(window_office_hours),
 	    cmocka_unit_test(window_over_midnight),
