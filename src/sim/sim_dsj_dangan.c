@@ -27,18 +27,55 @@ static bool hex64(const char *s)
 
 /* ---- e-certificates ---- */
 
-enum cert_kind { C_LEASE, C_IDCARD, C_HUKOU, C_PERMIT, C_DORM, C_DISAB, C_COUNT };
-
-static const struct {
-	const char *code, *title, *prefix;
-} kinds[C_COUNT] = {
-    {"lease_filing", "住房租赁合同备案通知书", "ZLBA"},
-    {"id_card", "居民身份证", "SFZ"},
-    {"hukou_book", "居民户口簿", "HKB"},
-    {"residence_permit", "上海市居住证", "JZZ"},
-    {"dorm_proof", "集体宿舍证明", "JTSS"},
-    {"disability_cert", "中华人民共和国残疾人证", "CJRZ"},
+enum cert_kind {
+	C_LEASE,
+	C_IDCARD,
+	C_HUKOU,
+	C_PERMIT,
+	C_DORM,
+	C_DISAB,
+	C_ESTATE,
+	C_BIRTH,
+	C_MARRIAGE,
+	C_COUNT
 };
+
+/* cert_type is the catalog's e_cert code (catalog/code_tables/e_cert.json), so Shouli picks a
+ * certificate by the code its items name; alias is the library's older spelling, still
+ * accepted as a query filter. */
+static const struct {
+	const char *code, *alias, *title, *prefix;
+} kinds[C_COUNT] = {
+    {"lease_filing", NULL, "住房租赁合同备案通知书", "ZLBA"},
+    {"id_card", NULL, "居民身份证", "SFZ"},
+    {"hukou", "hukou_book", "居民户口簿", "HKB"},
+    {"residence_permit", NULL, "上海市居住证", "JZZ"},
+    {"dorm_proof", NULL, "集体宿舍证明", "JTSS"},
+    {"disability", "disability_cert", "中华人民共和国残疾人证", "CJRZ"},
+    {"real_estate", NULL, "不动产权证书", "BDCQ"},
+    {"birth_cert", NULL, "出生医学证明", "CSZM"},
+    {"marriage", NULL, "结婚证", "JHZ"},
+};
+
+static const char *const hospital_names[] = {"复旦大学附属妇产科医院", "上海市第一妇婴保健院",
+                                             "上海交通大学医学院附属国际和平妇幼保健院",
+                                             "上海市徐汇区中心医院", "上海市浦东新区妇幼保健院"};
+
+/* The spouse of w in the household (a 户主 and a 配偶 are married to each other), or NULL. */
+static const struct sim_person *spouse_of(struct sim_req *q, const struct sim_person *w)
+{
+	const struct sim_people *p = &q->sim->people;
+	const struct sim_household *hh = sim_people_household(p, w);
+	if (!hh || !w->relation)
+		return NULL;
+	const char *want = !strcmp(w->relation, "户主")   ? "配偶"
+	                   : !strcmp(w->relation, "配偶") ? "户主"
+	                                                  : NULL;
+	for (int i = hh->first; want && i < hh->first + hh->n; i++)
+		if (p->people[i].relation && !strcmp(p->people[i].relation, want))
+			return &p->people[i];
+	return NULL;
+}
 
 static const char *const lessor_names[] = {
     "上海安居房屋租赁有限公司", "上海城投宽庭租赁住房有限公司", "上海地产住房保障有限公司"};
@@ -51,7 +88,15 @@ static bool has_cert(struct sim_req *q, const struct sim_person *w, int k)
 	case C_HUKOU: return w->hukou_sh && !w->deceased;
 	case C_PERMIT: return !w->hukou_sh && w->housing;
 	case C_DORM: return w->housing == 3;
-	default: return w->disability_kind != 0;
+	case C_DISAB: return w->disability_kind != 0;
+	/* Own homes: non-hukou owners, and the head of two in three hukou households. */
+	case C_ESTATE:
+		return w->housing == 2 ||
+		       (w->hukou_sh && w->relation && !strcmp(w->relation, "户主") &&
+		        sim_hash(300, w->id_number) % 3 != 0);
+	/* 出生医学证明 exist since 1996. */
+	case C_BIRTH: return w->birth_y >= 1996;
+	default: return spouse_of(q, w) != NULL;
 	}
 }
 
@@ -78,12 +123,14 @@ static json_t *cert_json(struct sim_req *q, const struct sim_person *w, int k)
 	case C_LEASE: {
 		int from_y = 2024, from_m = 1 + (int)((h >> 8) % 12);
 		snprintf(issued, sizeof(issued), "%04d-%02d-%02d", from_y, from_m, 5);
-		data = json_pack("{s:s,s:s,s:s,s:s,s:f,s:i,s:s,s:s}", "filing_no", w->lease_filing,
-		                 "lessor", lessor_names[h % 3], "lessee", w->name, "address",
-		                 w->address, "area", 30.0 + (double)((h >> 24) % 700) / 10.0,
-		                 "monthly_rent", 2500 + (int)((h >> 32) % 60) * 100, "term_from",
-		                 arena_printf(q->a, "%04d-%02d-01", from_y, from_m), "term_to",
-		                 arena_printf(q->a, "%04d-%02d-01", from_y + 2, from_m));
+		const char *from = arena_printf(q->a, "%04d-%02d-01", from_y, from_m);
+		const char *to = arena_printf(q->a, "%04d-%02d-01", from_y + 2, from_m);
+		data = json_pack("{s:s,s:s,s:s,s:s,s:f,s:i,s:s,s:s,s:s,s:s}", "filing_no",
+		                 w->lease_filing, "lessor", lessor_names[h % 3], "lessee", w->name,
+		                 "address", w->address, "area",
+		                 30.0 + (double)((h >> 24) % 700) / 10.0, "monthly_rent",
+		                 2500 + (int)((h >> 32) % 60) * 100, "term_from", from, "term_to",
+		                 to, "start_date", from, "end_date", to);
 		issuer = arena_printf(q->a, "%s住房保障和房屋管理局", district);
 		break;
 	}
@@ -103,8 +150,10 @@ static json_t *cert_json(struct sim_req *q, const struct sim_person *w, int k)
 	}
 	case C_HUKOU: {
 		const struct sim_household *hh = sim_people_household(&q->sim->people, w);
-		data = json_pack("{s:s,s:s,s:s}", "household_no", hh ? hh->no : "", "relation",
-		                 w->relation, "address", w->hukou_address);
+		data =
+		    json_pack("{s:s,s:s,s:s,s:s,s:s}", "household_no", hh ? hh->no : "", "relation",
+		              w->relation, "address", w->hukou_address, "household_type", "local",
+		              "district", hh ? hh->district : w->district);
 		issuer = arena_printf(q->a, "上海市公安局%s分局", district);
 		break;
 	}
@@ -122,12 +171,56 @@ static json_t *cert_json(struct sim_req *q, const struct sim_person *w, int k)
 		issuer =
 		    w->employer >= 0 ? sim_employer_name(w->employer) : "上海临港智能装备有限公司";
 		break;
-	default:
+	case C_DISAB:
 		data = json_pack("{s:s,s:s,s:i}", "cert_no", w->disability_cert, "category",
 		                 sim_disability_kind_name(w->disability_kind), "level",
 		                 w->disability_level);
 		issuer = arena_printf(q->a, "上海市%s残疾人联合会", district);
 		break;
+	case C_ESTATE: {
+		const char *on = arena_printf(q->a, "%04d-%02d-%02d", 2000 + (int)(h % 24),
+		                              1 + (int)((h >> 8) % 12), 1 + (int)((h >> 16) % 28));
+		data = json_pack(
+		    "{s:s,s:s,s:s,s:f,s:s,s:s}", "cert_no",
+		    arena_printf(q->a, "沪(%04d)%s不动产权第%07llu号", 2000 + (int)(h % 24),
+		                 district, (unsigned long long)((h >> 20) % 10000000)),
+		    "owner", w->name, "address", w->hukou_sh ? w->hukou_address : w->address,
+		    "area", 45.0 + (double)((h >> 28) % 1000) / 10.0, "registered_on", on, "use",
+		    "住宅");
+		snprintf(issued, sizeof(issued), "%s", on);
+		issuer = arena_printf(q->a, "上海市%s不动产登记局", district);
+		break;
+	}
+	case C_BIRTH: {
+		char birth[24];
+		sim_person_birth(w, birth);
+		data = json_pack("{s:s,s:s,s:s,s:s,s:s}", "cert_no",
+		                 arena_printf(q->a, "%c%09llu", 'M' + (int)(h % 10),
+		                              (unsigned long long)((h >> 8) % 1000000000)),
+		                 "name", w->name, "gender", w->gender == 'M' ? "男" : "女",
+		                 "birth_date", birth, "hospital", hospital_names[(h >> 40) % 5]);
+		snprintf(issued, sizeof(issued), "%s", birth);
+		issuer = hospital_names[(h >> 40) % 5];
+		break;
+	}
+	default: {
+		const struct sim_person *sp = spouse_of(q, w);
+		/* Both spouses' certificates carry the same registration date. */
+		uint64_t hm = sim_hash(400, w->relation && !strcmp(w->relation, "户主")
+		                                ? w->id_number
+		                                : (sp ? sp->id_number : w->id_number));
+		int y = (w->birth_y > (sp ? sp->birth_y : 0) ? w->birth_y : sp->birth_y) + 24 +
+		        (int)(hm % 6);
+		snprintf(issued, sizeof(issued), "%04d-%02d-%02d", y, 1 + (int)((hm >> 8) % 12),
+		         1 + (int)((hm >> 16) % 28));
+		data = json_pack("{s:s,s:s,s:s,s:s}", "cert_no",
+		                 arena_printf(q->a, "J310%03d-%04d-%06llu", (int)(hm % 120), y,
+		                              (unsigned long long)((hm >> 24) % 1000000)),
+		                 "spouse_name", sp ? sp->name : "", "spouse_id_number",
+		                 sp ? sp->id_number : "", "registered_on", issued);
+		issuer = arena_printf(q->a, "上海市%s民政局婚姻登记处", district);
+		break;
+	}
 	}
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "cert_type", kinds[k].code, "title",
 	                 kinds[k].title, "cert_no", cert_no(q, w, k), "holder", w->name,
@@ -138,7 +231,8 @@ static json_t *cert_json(struct sim_req *q, const struct sim_person *w, int k)
 static int kind_of(const char *s)
 {
 	for (int k = 0; s && k < C_COUNT; k++)
-		if (!strcmp(kinds[k].code, s) || !strcmp(kinds[k].title, s))
+		if (!strcmp(kinds[k].code, s) || !strcmp(kinds[k].title, s) ||
+		    (kinds[k].alias && !strcmp(kinds[k].alias, s)))
 			return k;
 	return -1;
 }
@@ -392,7 +486,7 @@ static void package_submit(struct sim_req *q)
 		const char *msg = NULL;
 		if (!b64 || !b64[0])
 			msg = "缺少该部分";
-		else if (sim_b64_decode(b64, strlen(b64), &xml) != ERR_OK || !xml.len)
+		else if (base64_decode(b64, strlen(b64), BASE64_SPACE, &xml) != ERR_OK || !xml.len)
 			msg = "不是合法的 Base64 编码";
 		else if (!(doc = xmlReadMemory(xml.p, (int)xml.len, NULL, "UTF-8",
 		                               XML_PARSE_NONET | XML_PARSE_NOERROR |
