@@ -23,6 +23,7 @@ const struct builtin_perm auth_builtin_perms[] = {
     {"centre.manage", "管理受理中心"},
     {"case.read", "查阅办件"},
     {"case.accept", "受理办件"},
+    {"case.override", "预审阻断时批准继续受理"},
     {"stats.read", "查阅统计报表"},
     {"queue.manage", "管理排队叫号"},
     {"queue.call", "窗口叫号"},
@@ -45,7 +46,7 @@ const struct builtin_role auth_builtin_roles[] = {
     {"auditor", "安全审计员", {"audit.read", NULL}},
     {"centre_manager",
      "中心管理人员",
-     {"centre.manage", "case.read", "stats.read", "queue.manage", NULL}},
+     {"centre.manage", "case.read", "case.override", "stats.read", "queue.manage", NULL}},
     {"window_clerk",
      "窗口受理人员",
      {"case.accept", "case.read", "ident.read", "queue.call", NULL}},
@@ -464,10 +465,13 @@ json_t *auth_user_json(const struct identity *id)
 	}
 	for (int i = 0; i < id->nperms; i++)
 		json_array_append_new(perms, json_string(id->perms[i]));
-	return json_pack("{sI ss ss so so so s{ss ss ss}}", "id", (json_int_t)id->user_id,
+	/* scope.path is the organisation path the WebSocket scope topics are named by
+	 * (scope:<path>:<stream>): ids only, nothing a user could not see anyway. */
+	return json_pack("{sI ss ss so so so s{ss ss ss ss}}", "id", (json_int_t)id->user_id,
 	                 "username", id->username, "name", id->name, "roles", roles, "role_names",
 	                 names, "permissions", perms, "scope", "level", id->org_level, "code",
-	                 id->org_code, "name", id->org_name);
+	                 id->org_code, "name", id->org_name, "path",
+	                 id->org_path ? id->org_path : "");
 }
 
 bool auth_route_allowed_when_expired(const struct route *route)

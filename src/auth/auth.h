@@ -125,6 +125,10 @@ enum err auth_admin_reset_password(struct server *srv, const char *username, con
  * "district", "street" or "centre". ERR_EXISTS when the code is taken. */
 enum err auth_admin_create_org(struct server *srv, const char *code, const char *name,
                                const char *level, const char *parent_code, char *msg, size_t msgsz);
+/* `shouli admin org contact CODE PHONE [ADDRESS]`: the organisation's 咨询电话 and address
+ * (receipts and notices print them), audited. ERR_BAD_FIELD (msg says why), ERR_NOT_FOUND. */
+enum err auth_admin_org_contact(struct server *srv, const char *code, const char *phone,
+                                const char *address, char *msg, size_t msgsz);
 
 /* Demo data (serve --demo on a new data directory): the Shanghai organisation tree (the city,
  * its 16 districts, two streets with one 社区事务受理服务中心 each in 徐汇 and 浦东) and one user

@@ -604,3 +604,54 @@ out:
 	arena_release(&a);
 	return e;
 }
+
+enum err auth_admin_org_contact(struct server *srv, const char *code, const char *phone,
+                                const char *address, char *msg, size_t msgsz)
+{
+	struct arena a;
+	struct db_conn *c = NULL;
+	struct db_rows *rs = NULL;
+	arena_init(&a, 0);
+	enum err e = ERR_BAD_FIELD;
+	size_t pn = phone ? strlen(phone) : 0;
+	/* A landline with its area code (021-64870001), a mobile, or a hotline like 12345. */
+	bool phone_ok = pn >= 5 && pn <= 20 && strspn(phone, "0123456789-") == pn &&
+	                phone[0] != '-' && phone[pn - 1] != '-';
+	if (!phone_ok) {
+		snprintf(msg, msgsz, "咨询电话应为 5–20 位数字（可含“-”），如 021-64870001");
+		goto out;
+	}
+	if (address && *address && !name_valid(address)) {
+		snprintf(msg, msgsz, "地址不能含控制字符，且不超过 %d 个字符", AUTH_NAME_MAX);
+		goto out;
+	}
+	if ((e = db_acquire(srv->db, AUTH_DB_WAIT_MS, &c)) || (e = db_begin_write(c)))
+		goto fail;
+	if ((e = db_exec(c, &a, &rs,
+	                 "UPDATE orgs SET phone = ?, address = COALESCE(?, address), updated_at = ?"
+	                 " WHERE code = ? RETURNING id",
+	                 "ssis", phone, address && *address ? address : NULL, time_now_ms(), code)))
+		goto fail;
+	if (rs->nrows == 0) {
+		e = ERR_NOT_FOUND;
+		snprintf(msg, msgsz, "机构“%s”不存在", code ? code : "");
+		goto out;
+	}
+	struct audit_entry ae = {
+	    .actor_name = "cli",
+	    .action = "admin.org.contact",
+	    .target = arena_printf(&a, "org:%lld", (long long)db_int(rs, 0, 0)),
+	    .detail = "{\"fields\":[\"phone\",\"address\"]}",
+	};
+	if ((e = audit_append(c, &a, &ae)) || (e = db_commit(c)))
+		goto fail;
+	snprintf(msg, msgsz, "已更新机构 %s 的咨询电话和地址", code);
+	goto out;
+fail:
+	snprintf(msg, msgsz, "%s", err_message(e));
+out:
+	if (c)
+		db_release(c);
+	arena_release(&a);
+	return e;
+}

@@ -13,39 +13,44 @@ struct seed_org {
 	const char *code;
 	const char *name;
 	const char *level;
-	const char *parent; /* code; NULL for the root */
+	const char *parent;          /* code; NULL for the root */
+	const char *phone, *address; /* centres: printed on receipts */
 };
 
 /* District codes are the national administrative division codes. Street codes follow the
  * statistical division scheme but are illustrative, as are the centre codes (street code +
  * "C1"): a real deployment imports its own tree. */
 static const struct seed_org seed_orgs[] = {
-    {"310000", "上海市", "city", NULL},
-    {"310101", "黄浦区", "district", "310000"},
-    {"310104", "徐汇区", "district", "310000"},
-    {"310105", "长宁区", "district", "310000"},
-    {"310106", "静安区", "district", "310000"},
-    {"310107", "普陀区", "district", "310000"},
-    {"310109", "虹口区", "district", "310000"},
-    {"310110", "杨浦区", "district", "310000"},
-    {"310112", "闵行区", "district", "310000"},
-    {"310113", "宝山区", "district", "310000"},
-    {"310114", "嘉定区", "district", "310000"},
-    {"310115", "浦东新区", "district", "310000"},
-    {"310116", "金山区", "district", "310000"},
-    {"310117", "松江区", "district", "310000"},
-    {"310118", "青浦区", "district", "310000"},
-    {"310120", "奉贤区", "district", "310000"},
-    {"310151", "崇明区", "district", "310000"},
-    {"310104014", "徐家汇街道", "street", "310104"},
-    {"310104003", "天平路街道", "street", "310104"},
-    {"310115005", "陆家嘴街道", "street", "310115"},
-    {"310115004", "潍坊新村街道", "street", "310115"},
-    {"310104014C1", "徐家汇街道社区事务受理服务中心", "centre", "310104014"},
-    {"310104003C1", "天平路街道社区事务受理服务中心", "centre", "310104003"},
-    {"310115005C1", "陆家嘴街道社区事务受理服务中心", "centre", "310115005"},
-    {"310115004C1", "潍坊新村街道社区事务受理服务中心", "centre", "310115004"},
-    {NULL, NULL, NULL, NULL},
+    {"310000", "上海市", "city", NULL, NULL, NULL},
+    {"310101", "黄浦区", "district", "310000", NULL, NULL},
+    {"310104", "徐汇区", "district", "310000", NULL, NULL},
+    {"310105", "长宁区", "district", "310000", NULL, NULL},
+    {"310106", "静安区", "district", "310000", NULL, NULL},
+    {"310107", "普陀区", "district", "310000", NULL, NULL},
+    {"310109", "虹口区", "district", "310000", NULL, NULL},
+    {"310110", "杨浦区", "district", "310000", NULL, NULL},
+    {"310112", "闵行区", "district", "310000", NULL, NULL},
+    {"310113", "宝山区", "district", "310000", NULL, NULL},
+    {"310114", "嘉定区", "district", "310000", NULL, NULL},
+    {"310115", "浦东新区", "district", "310000", NULL, NULL},
+    {"310116", "金山区", "district", "310000", NULL, NULL},
+    {"310117", "松江区", "district", "310000", NULL, NULL},
+    {"310118", "青浦区", "district", "310000", NULL, NULL},
+    {"310120", "奉贤区", "district", "310000", NULL, NULL},
+    {"310151", "崇明区", "district", "310000", NULL, NULL},
+    {"310104014", "徐家汇街道", "street", "310104", NULL, NULL},
+    {"310104003", "天平路街道", "street", "310104", NULL, NULL},
+    {"310115005", "陆家嘴街道", "street", "310115", NULL, NULL},
+    {"310115004", "潍坊新村街道", "street", "310115", NULL, NULL},
+    {"310104014C1", "徐家汇街道社区事务受理服务中心", "centre", "310104014", "021-64870001",
+     "上海市徐汇区南丹路 1 号"},
+    {"310104003C1", "天平路街道社区事务受理服务中心", "centre", "310104003", "021-64870002",
+     "上海市徐汇区天平路 2 号"},
+    {"310115005C1", "陆家嘴街道社区事务受理服务中心", "centre", "310115005", "021-58870003",
+     "上海市浦东新区浦东南路 3 号"},
+    {"310115004C1", "潍坊新村街道社区事务受理服务中心", "centre", "310115004", "021-58870004",
+     "上海市浦东新区潍坊路 4 号"},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 struct seed_user {
@@ -160,6 +165,10 @@ enum err auth_seed_demo(struct server *srv, FILE *report)
 		if ((e = auth_org_insert(c, &a, seed_orgs[i].code, seed_orgs[i].name,
 		                         seed_orgs[i].level, parent_id, parent_path, now,
 		                         &org_ids[i], &org_paths[i])))
+			goto out;
+		if (seed_orgs[i].phone &&
+		    (e = db_exec(c, &a, NULL, "UPDATE orgs SET phone = ?, address = ? WHERE id = ?",
+		                 "ssi", seed_orgs[i].phone, seed_orgs[i].address, org_ids[i])))
 			goto out;
 	}
 	for (size_t i = 0; i < SEED_NUSERS; i++) {

@@ -78,6 +78,10 @@ const json_t *catalog_ref_department(const struct catalog_ref *ref, const char *
 /* The entry {code, name, …} of code in table (borrowed), NULL when either is unknown. */
 const json_t *catalog_ref_code_entry(const struct catalog_ref *ref, const char *table,
                                      const char *code);
+/* The code of table that s names: s itself when it is a code, else the code whose name or
+ * one of whose `aliases` (other systems' wording for the same entry) equals s. Borrowed;
+ * NULL when nothing matches. */
+const char *catalog_ref_code_of(const struct catalog_ref *ref, const char *table, const char *s);
 
 /* ---------------------------------------------------------------------------------------
  * Checking documents
@@ -198,10 +202,15 @@ void catalog_form_result_release(struct catalog_form_result *r);
 json_t *catalog_form_sample(const struct catalog_ref *ref, const json_t *sub_item,
                             const char *today);
 
+/* Is v "not filled in" (docs/catalog.md "Empty values"): missing (NULL), null, a blank
+ * string, [] or an object whose members are all empty? */
+bool catalog_value_empty(const json_t *v);
+
 /* Small validators the forms use, for other modules (the card reader path, imports). */
 /* Is number a valid document number of id_doc_type code type ("111", "PR2023", "PR2017",
- * "HMT", "SSC", "SHRP", "MEDQR")? today bounds the birth date. On false, *why (may be NULL)
- * gets a static zh-CN reason. */
+ * "HMT", "SSC", "SHRP", "MEDQR")? today bounds the birth date. The checks are ident_check's
+ * (src/ident/ident.h). On false, *why (may be NULL) gets a zh-CN reason held in a per-thread
+ * buffer: valid until the calling thread's next call. */
 bool catalog_id_number_valid(const char *type, const char *number, const char *today,
                              const char **why);
 /* Is s a 统一社会信用代码 with a correct check character? *expect (may be NULL) gets the
@@ -258,5 +267,44 @@ enum err catalog_code_map(struct db_conn *c, struct arena *a, const char *code,
  * docs/catalog.md. Return the process exit code (0 ok, 1 refused or failed). */
 int catalog_admin_import(struct server *srv, const char *dir, FILE *out);
 int catalog_admin_export(struct server *srv, const char *dir, FILE *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Pinned versions for the cases module (catalog_pinned.c)
+ *
+ * A case evaluates its form against the version it pinned when it was opened, however the
+ * item changed since. Published versions never change, so their parsed documents are
+ * cached by version id; the reference data (departments, code tables) is the current one.
+ * ------------------------------------------------------------------------------------- */
+
+/* A bounded, thread-safe cache of parsed item documents keyed by catalog_versions.id. The
+ * owner (the cases module) creates one per server; cap is the most documents kept (least
+ * recently used ones go first; 0 = 256). */
+struct catalog_doc_cache;
+enum err catalog_doc_cache_create(size_t cap, struct catalog_doc_cache **out);
+void catalog_doc_cache_destroy(struct catalog_doc_cache *dc);
+/* Counters for benchmarks and metrics. */
+void catalog_doc_cache_stats(struct catalog_doc_cache *dc, uint64_t *hits, uint64_t *misses);
+
+/* The item document of version version_id (published or retired: drafts change and are
+ * refused as ERR_NOT_FOUND), from dc when cached, else read on c and cached. *doc is a new
+ * reference the caller drops (read it, never modify it: it is shared). dc may be NULL (no
+ * caching). ERR_NOT_FOUND, ERR_INTEGRITY (the stored document does not parse), ERR_DB...,
+ * ERR_NOMEM. */
+enum err catalog_version_doc(struct catalog_doc_cache *dc, struct db_conn *c, struct arena *a,
+                             int64_t version_id, json_t **doc);
+
+/* The sub-item of an item document by code (borrowed from item); NULL when absent. */
+const json_t *catalog_item_sub_item(const json_t *item, const char *sub_item_code);
+
+/* The current reference data held: ref stays valid until catalog_ref_hold_release. */
+struct catalog_ref_hold {
+	const struct catalog_ref *ref;
+	void *snap; /* the snapshot whose reference is held */
+};
+/* ERR_UNAVAILABLE when the catalog has no departments yet (nothing was imported) or the
+ * catalog module is not running; ERR_DB..., ERR_NOMEM. */
+enum err catalog_ref_hold_get(struct server *srv, struct catalog_ref_hold *out);
+/* Drop the hold (a zeroed or released hold is fine). */
+void catalog_ref_hold_release(struct catalog_ref_hold *h);
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/timeutil.h"
 
 /* Depth of the tree itself: long chains such as a || b || c … are flat in the source but
  * deep in the tree, and evaluation recurses on the tree. */
@@ -82,13 +83,7 @@ struct catalog_expr {
 
 bool catalog_date_valid(int y, int m, int d)
 {
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (y < 1000 || y > 9999 || m < 1 || m > 12 || d < 1)
-		return false;
-	int max = mdays[m - 1];
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		max = 29;
-	return d <= max;
+	return y >= 1000 && y <= 9999 && time_date_valid(y, m, d);
 }
 
 static int digits(const char *s, int n)
@@ -104,26 +99,12 @@ static int digits(const char *s, int n)
 
 bool catalog_date_parse(const char *s, int *y, int *m, int *d)
 {
-	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return false;
-	int yy = digits(s, 4), mm = digits(s + 5, 2), dd = digits(s + 8, 2);
-	if (yy < 0 || mm < 0 || dd < 0 || !catalog_date_valid(yy, mm, dd))
-		return false;
-	*y = yy;
-	*m = mm;
-	*d = dd;
-	return true;
+	return time_date_parse(s, 1000, 9999, y, m, d);
 }
 
-/* Howard Hinnant's days_from_civil. */
 int64_t catalog_days_from_civil(int y, int m, int d)
 {
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const int64_t yoe = y - era * 400;
-	const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
+	return time_days_from_civil(y, m, d);
 }
 
 bool catalog_id_birth(const char *number, const char *today, int *y, int *m, int *d)

@@ -24,6 +24,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "ident/ident.h"
 
 #define MAX_DATA_DEPTH   16
 #define MAX_DATA_NODES   20000
@@ -43,151 +44,40 @@ static void __attribute__((format(printf, 3, 4))) pathf(char *buf, size_t n, con
 
 /* ------------------------------------------------------------------ identity numbers */
 
-static const int mod11_w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-
-/* 18 characters: 17 digits and the ISO 7064 MOD 11-2 check character. */
-static bool mod11_2_ok(const char *s, const char **why)
-{
-	if (strlen(s) != 18) {
-		*why = "号码应为 18 位";
-		return false;
-	}
-	int sum = 0;
-	for (int i = 0; i < 17; i++) {
-		if (s[i] < '0' || s[i] > '9') {
-			*why = "前 17 位应为数字";
-			return false;
-		}
-		sum += (s[i] - '0') * mod11_w[i];
-	}
-	char want = "10X98765432"[sum % 11];
-	char got = s[17] == 'x' ? 'X' : s[17];
-	if (got != want) {
-		*why = "校验位不正确，请核对号码";
-		return false;
-	}
-	return true;
-}
-
-static bool birth_ok(const char *number, const char *today, const char **why)
-{
-	int y, m, d, ty, tm, td;
-	if (!catalog_id_birth(number, today, &y, &m, &d)) {
-		*why = "号码中的出生日期不正确";
-		return false;
-	}
-	if (y < 1900 || (today && catalog_date_parse(today, &ty, &tm, &td) &&
-	                 catalog_days_from_civil(y, m, d) > catalog_days_from_civil(ty, tm, td))) {
-		*why = "号码中的出生日期不正确";
-		return false;
-	}
-	return true;
-}
-
-static bool hmt_prefix(const char *s)
-{
-	return !strncmp(s, "810000", 6) || !strncmp(s, "820000", 6) || !strncmp(s, "830000", 6);
-}
-
-/* 2017 PR card: AAA (ISO alpha-3) + 4-digit place + YYMMDD + sex digit + check digit; the
- * check digit is Σ value×weight (7 3 1 repeating, A=10 … Z=35) mod 10. */
-static bool pr2017_ok(const char *s, const char *today, const char **why)
-{
-	if (strlen(s) != 15) {
-		*why = "号码应为 15 位（3 位国籍字母 + 12 位数字）";
-		return false;
-	}
-	static const int w[3] = {7, 3, 1};
-	int sum = 0;
-	for (int i = 0; i < 14; i++) {
-		char c = s[i];
-		int v;
-		if (i < 3) {
-			if (c < 'A' || c > 'Z') {
-				*why = "前 3 位应为大写的国籍字母代码";
-				return false;
-			}
-			v = c - 'A' + 10;
-		} else {
-			if (c < '0' || c > '9') {
-				*why = "第 4 位起应为数字";
-				return false;
-			}
-			v = c - '0';
-		}
-		sum += v * w[i % 3];
-	}
-	if (s[14] != '0' + sum % 10) {
-		*why = "校验位不正确，请核对号码";
-		return false;
-	}
-	return birth_ok(s, today, why);
-}
-
 bool catalog_id_number_valid(const char *type, const char *number, const char *today,
                              const char **why)
 {
+	/* The reason is formatted by ident_check into a scratch arena; it is copied here so
+	 * that it outlives the call (valid until this thread's next call). */
+	static _Thread_local char reason[320];
+	struct arena a;
+	struct ident_doc d;
 	const char *dummy;
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	if (!type || !number || !*number) {
-		*why = "缺少证件号码";
+	if (!type) {
+		*why = "请选择证件类型";
 		return false;
 	}
-	if (!strcmp(type, "MEDQR")) {
-		/* An opaque, short-lived token resolved online; only its shape can be checked. */
-		size_t n = strlen(number);
-		for (const char *p = number; *p; p++)
-			if (*p <= ' ' || *p > '~') {
-				*why = "电子凭证码含有不允许的字符";
-				return false;
-			}
-		if (n > 512) {
-			*why = "电子凭证码过长";
-			return false;
+	arena_init(&a, 64 * 1024);
+	enum err e = ident_check(type, number, today, &a, &d);
+	if (e != ERR_OK) {
+		const char *r = e == ERR_NOMEM ? "服务器内存不足，无法校验号码"
+		                               : (d.reason ? d.reason : "号码不正确");
+		size_t n = strlen(r);
+		if (n >= sizeof(reason)) {
+			/* cut at a UTF-8 boundary */
+			n = sizeof(reason) - 1;
+			while (n && ((unsigned char)r[n] & 0xC0) == 0x80)
+				n--;
 		}
-		return true;
+		memcpy(reason, r, n);
+		reason[n] = '\0';
+		*why = reason;
 	}
-	if (!strcmp(type, "PR2017"))
-		return pr2017_ok(number, today, why);
-	if (!mod11_2_ok(number, why))
-		return false;
-	if (!strcmp(type, "111")) {
-		if (hmt_prefix(number)) {
-			*why = "这是港澳台居民居住证的号码，请选择证件类型“港澳台居民居住证”";
-			return false;
-		}
-		if (number[0] == '9') {
-			*why = "这是外国人永久居留身份证的号码，请选择对应的证件类型";
-			return false;
-		}
-		if (number[0] < '1' || number[0] > '8') {
-			*why = "地址码不正确";
-			return false;
-		}
-	} else if (!strcmp(type, "HMT")) {
-		if (!hmt_prefix(number)) {
-			*why = "港澳台居民居住证号码应以 810000、820000 或 830000 开头";
-			return false;
-		}
-	} else if (!strcmp(type, "PR2023")) {
-		if (number[0] != '9') {
-			*why = "2023 版外国人永久居留身份证号码应以 9 开头";
-			return false;
-		}
-	} else if (!strcmp(type, "SSC") || !strcmp(type, "SHRP")) {
-		/* Keyed on the holder's 公民身份号码 (or the PR / HMT number of the same layout).
-		 */
-		if (number[0] < '1' || number[0] > '9') {
-			*why = "地址码不正确";
-			return false;
-		}
-	} else {
-		*why = "不认识的证件类型";
-		return false;
-	}
-	return birth_ok(number, today, why);
+	arena_release(&a);
+	return e == ERR_OK;
 }
 
 /* ------------------------------------------------------------------ the form */
@@ -234,71 +124,7 @@ violation(struct fctx *c, const char *field, const char *rule, const char *fmt, 
 
 /* ---- paths in the working copy ---- */
 
-static json_t *get_path(const json_t *base, const char *id)
-{
-	char seg[130];
-	const json_t *v = base;
-	while (v && *id) {
-		size_t n = strcspn(id, ".");
-		if (n >= sizeof(seg))
-			return NULL;
-		memcpy(seg, id, n);
-		seg[n] = 0;
-		v = json_is_object(v) ? json_object_get(v, seg) : NULL;
-		id += n;
-		if (*id == '.')
-			id++;
-	}
-	return (json_t *)v;
-}
-
-/* Set base.<id> = v (stolen), making objects on the way (replacing non-objects). */
-static int set_path(json_t *base, const char *id, json_t *v)
-{
-	char seg[130];
-	json_t *cur = base;
-	for (;;) {
-		size_t n = strcspn(id, ".");
-		if (n >= sizeof(seg) || !json_is_object(cur)) {
-			json_decref(v);
-			return -1;
-		}
-		memcpy(seg, id, n);
-		seg[n] = 0;
-		if (!id[n])
-			return json_object_set_new(cur, seg, v);
-		json_t *next = json_object_get(cur, seg);
-		if (!json_is_object(next)) {
-			next = json_object();
-			if (json_object_set_new(cur, seg, next)) {
-				json_decref(v);
-				return -1;
-			}
-		}
-		cur = next;
-		id += n + 1;
-	}
-}
-
-static void del_path(json_t *base, const char *id)
-{
-	const char *dot = strrchr(id, '.');
-	if (!dot) {
-		json_object_del(base, id);
-		return;
-	}
-	char parent[260];
-	size_t n = (size_t)(dot - id);
-	if (n >= sizeof(parent))
-		return;
-	memcpy(parent, id, n);
-	parent[n] = 0;
-	json_t *p = get_path(base, parent);
-	if (json_is_object(p))
-		json_object_del(p, dot + 1);
-}
-
-static bool value_empty(const json_t *v)
+bool catalog_value_empty(const json_t *v)
 {
 	if (!v || json_is_null(v))
 		return true;
@@ -310,7 +136,7 @@ static bool value_empty(const json_t *v)
 		const char *k;
 		json_t *x;
 		json_object_foreach ((json_t *)v, k, x) {
-			if (!value_empty(x))
+			if (!catalog_value_empty(x))
 				return false;
 		}
 		return true;
@@ -456,7 +282,7 @@ static void compute_all(struct fctx *c)
 		if (json_object_get(c->hidden, f->id))
 			continue;
 		if (f->type == CF_GROUP && f->group < 0) {
-			json_t *rows = get_path(c->work, f->id);
+			json_t *rows = json_path_get(c->work, f->id);
 			if (!json_is_array(rows))
 				continue;
 			for (int j = 0; j < c->nf; j++) {
@@ -471,7 +297,7 @@ static void compute_all(struct fctx *c)
 					char path[400];
 					pathf(path, sizeof(path), "%s[%zu].%s", f->id, r, s->sub);
 					if (json_object_get(c->hidden, path)) {
-						del_path(row, s->sub);
+						json_path_del(row, s->sub);
 						continue;
 					}
 					json_t *v = catalog_expr_eval_rows(s->compute, c->work, row,
@@ -479,7 +305,7 @@ static void compute_all(struct fctx *c)
 					if (!v)
 						v = json_null();
 					json_object_set(c->out->computed, path, v);
-					set_path(row, s->sub, v);
+					json_path_set_new(row, s->sub, v);
 				}
 			}
 			continue;
@@ -490,7 +316,7 @@ static void compute_all(struct fctx *c)
 		if (!v)
 			v = json_null();
 		json_object_set(c->out->computed, f->id, v);
-		set_path(c->work, f->id, v);
+		json_path_set_new(c->work, f->id, v);
 	}
 }
 
@@ -512,13 +338,13 @@ static void visibility(struct fctx *c)
 			continue;
 		if (!visible_now(f, c, NULL, NULL)) {
 			json_object_set_new(c->hidden, f->id, json_true());
-			del_path(c->work, f->id);
+			json_path_del(c->work, f->id);
 			continue;
 		}
 		add_path(c->out->visible, f->id);
 		if (f->type != CF_GROUP)
 			continue;
-		json_t *rows = get_path(c->work, f->id);
+		json_t *rows = json_path_get(c->work, f->id);
 		size_t r;
 		json_t *row;
 		json_array_foreach (rows, r, row) {
@@ -534,7 +360,7 @@ static void visibility(struct fctx *c)
 					add_path(c->out->visible, path);
 				} else {
 					json_object_set_new(c->hidden, path, json_true());
-					del_path(row, s->sub);
+					json_path_del(row, s->sub);
 				}
 			}
 		}
@@ -723,7 +549,7 @@ static void check_id_document(struct fctx *c, const struct ffld *f, const char *
 			return;
 		}
 	}
-	if (value_empty(num)) {
+	if (catalog_value_empty(num)) {
 		violation(c, path, "required", "请填写“%s”的证件号码", f->label);
 		return;
 	}
@@ -780,12 +606,12 @@ static void check_address(struct fctx *c, const struct ffld *f, const char *path
 	const json_t *street = json_object_get(v, "street");
 	const json_t *nb = json_object_get(v, "neighbourhood");
 	const json_t *detail = json_object_get(v, "detail");
-	if (value_empty(json_object_get(v, "district")))
+	if (catalog_value_empty(json_object_get(v, "district")))
 		violation(c, path, "required", "请选择“%s”所在的区", f->label);
 	else if (!district || !catalog_ref_code_entry(c->ref, "district", district))
 		violation(c, path, "code_table", "“%s”的区“%s”无效", f->label,
 		          district ? district : "");
-	if (!value_empty(street)) {
+	if (!catalog_value_empty(street)) {
 		const char *st = json_string_value(street);
 		if (!st) {
 			violation(c, path, "type", "“%s”的街道（镇）应为文字", f->label);
@@ -802,9 +628,9 @@ static void check_address(struct fctx *c, const struct ffld *f, const char *path
 			violation(c, path, "max_length", "“%s”的街道（镇）最多 50 个字", f->label);
 		}
 	}
-	if (!value_empty(nb) && (!json_is_string(nb) || json_string_length(nb) > 200))
+	if (!catalog_value_empty(nb) && (!json_is_string(nb) || json_string_length(nb) > 200))
 		violation(c, path, "type", "“%s”的居（村）委应为不超过 50 个字的文字", f->label);
-	if (value_empty(detail))
+	if (catalog_value_empty(detail))
 		violation(c, path, "required", "请填写“%s”的详细地址", f->label);
 	else if (!json_is_string(detail) ||
 	         utf8_len(json_string_value(detail), json_string_length(detail)) > 200 ||
@@ -836,12 +662,12 @@ static void check_bank(struct fctx *c, const struct ffld *f, const char *path, c
 	const json_t *acct = json_object_get(v, "account");
 	const json_t *holder = json_object_get(v, "holder");
 	const json_t *entry = NULL;
-	if (value_empty(json_object_get(v, "bank")))
+	if (catalog_value_empty(json_object_get(v, "bank")))
 		violation(c, path, "required", "请选择“%s”的开户银行", f->label);
 	else if (!bank || !(entry = catalog_ref_code_entry(c->ref, "bank", bank)))
 		violation(c, path, "code_table", "“%s”的开户银行“%s”无效", f->label,
 		          bank ? bank : "");
-	if (value_empty(acct)) {
+	if (catalog_value_empty(acct)) {
 		violation(c, path, "required", "请填写“%s”的账号", f->label);
 	} else {
 		const char *s = json_string_value(acct);
@@ -857,7 +683,7 @@ static void check_bank(struct fctx *c, const struct ffld *f, const char *path, c
 			violation(c, path, "bank_account", "“%s”的银行卡号校验不通过，请核对",
 			          f->label);
 	}
-	if (value_empty(holder))
+	if (catalog_value_empty(holder))
 		violation(c, path, "required", "请填写“%s”的账户户名", f->label);
 	else if (!json_is_string(holder) ||
 	         utf8_len(json_string_value(holder), json_string_length(holder)) > 100)
@@ -932,7 +758,7 @@ static void check_field(struct fctx *c, const struct ffld *f, const char *path, 
 	bool req = required_now(c, f, row, rows);
 	if (req)
 		add_path(c->out->required, path);
-	if (value_empty(v) && !(f->type == CF_GROUP && json_is_array(v))) {
+	if (catalog_value_empty(v) && !(f->type == CF_GROUP && json_is_array(v))) {
 		if (req)
 			violation(c, path, "required",
 			          f->type == CF_ENUM || f->type == CF_BOOLEAN ? "请选择“%s”"
@@ -946,7 +772,7 @@ static void check_field(struct fctx *c, const struct ffld *f, const char *path, 
 static void check_group(struct fctx *c, int gi)
 {
 	const struct ffld *g = &c->f[gi];
-	json_t *rows = get_path(c->work, g->id);
+	json_t *rows = json_path_get(c->work, g->id);
 	bool req = required_now(c, g, NULL, NULL);
 	if (req)
 		add_path(c->out->required, g->id);
@@ -996,7 +822,7 @@ static void check_group(struct fctx *c, int gi)
 			    arena_printf(&c->a, "%s”第 %zu 行的“%s", g->label, r + 1, s->label);
 			if (!named.label)
 				named.label = s->label;
-			check_field(c, &named, path, get_path(row, s->sub), row, rows);
+			check_field(c, &named, path, json_path_get(row, s->sub), row, rows);
 		}
 	}
 }
@@ -1010,7 +836,7 @@ static void check_fields(struct fctx *c)
 		if (f->type == CF_GROUP)
 			check_group(c, i);
 		else
-			check_field(c, f, f->id, get_path(c->work, f->id), NULL, NULL);
+			check_field(c, f, f->id, json_path_get(c->work, f->id), NULL, NULL);
 	}
 }
 
@@ -1085,7 +911,7 @@ static void taint_computed(struct fctx *c)
 			continue;
 		}
 		const char *gid = c->f[f->group].id;
-		size_t n = json_array_size(get_path(c->work, gid));
+		size_t n = json_array_size(json_path_get(c->work, gid));
 		for (size_t r = 0; r < n && r < DEFAULT_MAX_ROWS; r++) {
 			char rp[300], path[400];
 			pathf(rp, sizeof(rp), "%s[%zu]", gid, r);
@@ -1114,7 +940,7 @@ static void run_rule(struct fctx *c, const json_t *r, bool prereview)
 			g = c->f[i].type == CF_GROUP && c->f[i].group < 0 ? i : c->f[i].group;
 			break;
 		}
-	const json_t *rows = g >= 0 ? get_path(c->work, c->f[g].id) : NULL;
+	const json_t *rows = g >= 0 ? json_path_get(c->work, c->f[g].id) : NULL;
 	bool per_row = g >= 0 && (catalog_expr_uses_row(as) || catalog_expr_uses_row(when));
 	size_t n = per_row ? json_array_size(rows) : 1;
 	if (n > DEFAULT_MAX_ROWS)
@@ -1477,7 +1303,7 @@ json_t *catalog_form_sample(const struct catalog_ref *ref, const json_t *sub_ite
 		if (f->type != CF_GROUP) {
 			json_t *v = sample_value(ref, sub_item, f, today, &nth_id);
 			if (v)
-				set_path(out, f->id, v);
+				json_path_set_new(out, f->id, v);
 			continue;
 		}
 		int64_t rows = json_get_int(f->def, "min_rows", 0);
@@ -1497,11 +1323,11 @@ json_t *catalog_form_sample(const struct catalog_ref *ref, const json_t *sub_ite
 					continue;
 				json_t *v = sample_value(ref, sub_item, s, today, &nth_id);
 				if (v)
-					set_path(row, s->sub, v);
+					json_path_set_new(row, s->sub, v);
 			}
 			json_array_append_new(arr, row);
 		}
-		set_path(out, f->id, arr);
+		json_path_set_new(out, f->id, arr);
 	}
 done:
 	arena_release(&c.a);

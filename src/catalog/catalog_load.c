@@ -101,6 +101,25 @@ const json_t *catalog_ref_code_entry(const struct catalog_ref *ref, const char *
 	return json_object_get(json_object_get(ref->codes, table), code);
 }
 
+const char *catalog_ref_code_of(const struct catalog_ref *ref, const char *table, const char *s)
+{
+	if (!s || !*s)
+		return NULL;
+	if (catalog_ref_code_entry(ref, table, s))
+		return s;
+	size_t i, j;
+	json_t *e, *al;
+	json_array_foreach (json_object_get(catalog_ref_code_table(ref, table), "entries"), i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (name && !strcmp(name, s))
+			return json_string_value(json_object_get(e, "code"));
+		json_array_foreach (json_object_get(e, "aliases"), j, al)
+			if (json_is_string(al) && !strcmp(json_string_value(al), s))
+				return json_string_value(json_object_get(e, "code"));
+	}
+	return NULL;
+}
+
 /* ------------------------------------------------------------------ files */
 
 /* Read and parse dir/rel; problems are reported against rel. NULL when it failed (and
@@ -312,11 +331,9 @@ static const struct kspec dept_keys[] = {{"id", K_NESTR, KREQ},
 static const struct kspec table_keys[] = {{"id", K_NESTR, KREQ},    {"name", K_NESTR, KREQ},
                                           {"source", K_STR, 0},     {"note", K_STR, 0},
                                           {"entries", K_ARR, KREQ}, {NULL, 0, 0}};
-static const struct kspec entry_keys[] = {{"code", K_NESTR, KREQ},
-                                          {"name", K_NESTR, KREQ},
-                                          {"parent", K_NESTR, 0},
-                                          {"luhn", K_BOOL, 0},
-                                          {NULL, 0, 0}};
+static const struct kspec entry_keys[] = {{"code", K_NESTR, KREQ}, {"name", K_NESTR, KREQ},
+                                          {"parent", K_NESTR, 0},  {"luhn", K_BOOL, 0},
+                                          {"aliases", K_ARR, 0},   {NULL, 0, 0}};
 
 static void check_departments(struct ck *c, const json_t *doc)
 {
@@ -394,7 +411,7 @@ static void check_table(struct ck *c, const json_t *t, const char *stem)
 	const char *id = ck_str(t, "id");
 	if (id && strcmp(id, stem))
 		ck_report_at(c, "id", false, "代码表 id“%s”应与文件名“%s”一致", id, stem);
-	json_t *codes = json_object();
+	json_t *codes = json_object(), *names = json_object();
 	const json_t *list = json_object_get(t, "entries");
 	size_t i;
 	json_t *e;
@@ -409,11 +426,34 @@ static void check_table(struct ck *c, const json_t *t, const char *stem)
 				ck_report_at(c, "code", false, "代码“%s”重复", code);
 			else if (code)
 				json_object_set_new(codes, code, json_true());
+			const char *name = ck_str(e, "name");
+			if (name && json_object_get(names, name))
+				ck_report_at(c, "name", false, "名称或别名“%s”重复（代码“%s”）",
+				             name, json_string_value(json_object_get(names, name)));
+			else if (name && code)
+				json_object_set_new(names, name, json_string(code));
+			size_t j;
+			json_t *al;
+			size_t o3 = ck_push_key(c, "aliases");
+			json_array_foreach (json_object_get(e, "aliases"), j, al) {
+				size_t o4 = ck_push_idx(c, j);
+				const char *as = json_string_value(al);
+				if (!as || !*as)
+					CK_ERR(c, "别名应为非空字符串");
+				else if (json_object_get(names, as))
+					CK_ERR(c, "名称或别名“%s”重复（代码“%s”）", as,
+					       json_string_value(json_object_get(names, as)));
+				else if (code)
+					json_object_set_new(names, as, json_string(code));
+				ck_pop(c, o4);
+			}
+			ck_pop(c, o3);
 		}
 		ck_pop(c, o2);
 	}
 	ck_pop(c, o);
 	json_decref(codes);
+	json_decref(names);
 }
 
 /* Checks that need all tables: parents of hierarchical tables (street → district) and the

@@ -42,6 +42,7 @@ static const struct key {
     I(db_pool, 8, 1, 512),
     I(body_max, 1048576, 1024, 1073741824),
     I(upload_max, 33554432, 1024, 4294967296),
+    I(file_max_bytes, 20971520, 1024, 4294967296),
     I(conn_limit, 20000, 16, 1000000),
     I(conn_memory, 12288, 4096, 1048576),
     I(session_idle_s, 1800, 60, 86400),
@@ -57,6 +58,7 @@ static const struct key {
     B(with_sim, 0),
     S(sim_url, ""),
     I(sim_port, 0, 0, 65535),
+    S(ident_reader_flags, "0=111,1=PR2017,I=PR2017,2=HMT,J=HMT,3=PR2023,Y=PR2023,S=SSC"),
 #undef S
 #undef I
 #undef B

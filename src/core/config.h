@@ -14,20 +14,21 @@
 #include "core/err.h"
 
 struct config {
-	char *bind;          /* listen address, default 127.0.0.1 */
-	int64_t port;        /* 8080 */
-	char *data_dir;      /* ./data */
-	char *db;            /* sqlite:<data>/shouli.db when empty, or postgres:CONNINFO */
-	char *web_dir;       /* web/dist */
-	bool demo;           /* initialise a new data dir with demo data */
-	char *log_level;     /* info */
-	int64_t threads;     /* HTTP thread pool size */
-	int64_t workers;     /* slow-route worker pool size */
-	int64_t db_pool;     /* database connections */
-	int64_t body_max;    /* JSON body cap, bytes */
-	int64_t upload_max;  /* upload body cap, bytes */
-	int64_t conn_limit;  /* most simultaneous HTTP connections */
-	int64_t conn_memory; /* per-connection memory limit, bytes */
+	char *bind;             /* listen address, default 127.0.0.1 */
+	int64_t port;           /* 8080 */
+	char *data_dir;         /* ./data */
+	char *db;               /* sqlite:<data>/shouli.db when empty, or postgres:CONNINFO */
+	char *web_dir;          /* web/dist */
+	bool demo;              /* initialise a new data dir with demo data */
+	char *log_level;        /* info */
+	int64_t threads;        /* HTTP thread pool size */
+	int64_t workers;        /* slow-route worker pool size */
+	int64_t db_pool;        /* database connections */
+	int64_t body_max;       /* JSON body cap, bytes */
+	int64_t upload_max;     /* upload body cap, bytes */
+	int64_t file_max_bytes; /* largest file the file store accepts, bytes (20 MiB) */
+	int64_t conn_limit;     /* most simultaneous HTTP connections */
+	int64_t conn_memory;    /* per-connection memory limit, bytes */
 	int64_t session_idle_s;
 	int64_t session_abs_s;
 	int64_t session_cache_s; /* principal cache TTL; 0 = no cache */
@@ -43,6 +44,7 @@ struct config {
 	    *sim_url;     /* base URL of the external-system simulators ({{sim}} in connectors);
 	                     empty = the embedded simulator when with_sim, else http://127.0.0.1:8090 */
 	int64_t sim_port; /* port of the embedded simulator (0 = any free port) */
+	char *ident_reader_flags; /* card reader type flag → document type ("0=111,1=PR2017,…") */
 };
 
 /* Fill c with defaults. Strings are heap copies owned by c. */

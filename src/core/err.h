@@ -42,7 +42,9 @@
 	X(UNAVAILABLE, 503, "unavailable", "服务暂不可用，请稍后再试")                             \
 	X(UPSTREAM, 502, "upstream_error", "外部系统返回错误")                                     \
 	X(TIMEOUT, 504, "timeout", "外部系统响应超时")                                             \
-	X(INTEGRITY, 500, "integrity", "数据完整性校验失败")
+	X(INTEGRITY, 500, "integrity", "数据完整性校验失败")                                       \
+	X(BAD_STATE, 409, "invalid_state", "当前状态下不能执行此操作")                             \
+	X(DUPLICATE, 409, "duplicate", "已有相同的办件正在办理")
 
 enum err {
 #define ERR_ENUM(name, status, code, msg) ERR_##name,

@@ -190,3 +190,77 @@ char *json_dump_arena(const json_t *v, struct arena *a)
 	free(s);
 	return r;
 }
+
+/* ---- dotted paths ---- */
+
+#define PATH_SEG_MAX 128
+
+json_t *json_path_get(const json_t *base, const char *path)
+{
+	char seg[PATH_SEG_MAX + 2];
+	const json_t *v = base;
+	while (v && path && *path) {
+		size_t n = strcspn(path, ".");
+		if (n > PATH_SEG_MAX)
+			return NULL;
+		memcpy(seg, path, n);
+		seg[n] = 0;
+		v = json_is_object(v) ? json_object_get(v, seg) : NULL;
+		path += n;
+		if (*path == '.')
+			path++;
+	}
+	return (json_t *)v;
+}
+
+int json_path_set_new(json_t *base, const char *path, json_t *v)
+{
+	char seg[PATH_SEG_MAX + 2];
+	json_t *cur = base;
+	if (!path) {
+		json_decref(v);
+		return -1;
+	}
+	for (;;) {
+		size_t n = strcspn(path, ".");
+		if (n > PATH_SEG_MAX || !json_is_object(cur)) {
+			json_decref(v);
+			return -1;
+		}
+		memcpy(seg, path, n);
+		seg[n] = 0;
+		if (!path[n])
+			return json_object_set_new(cur, seg, v);
+		json_t *next = json_object_get(cur, seg);
+		if (!json_is_object(next)) {
+			next = json_object();
+			if (json_object_set_new(cur, seg, next)) {
+				json_decref(v);
+				return -1;
+			}
+		}
+		cur = next;
+		path += n + 1;
+	}
+}
+
+void json_path_del(json_t *base, const char *path)
+{
+	const char *dot = path ? strrchr(path, '.') : NULL;
+	if (!path)
+		return;
+	if (!dot) {
+		if (json_is_object(base))
+			json_object_del(base, path);
+		return;
+	}
+	char parent[PATH_SEG_MAX * 4];
+	size_t n = (size_t)(dot - path);
+	if (n >= sizeof(parent))
+		return;
+	memcpy(parent, path, n);
+	parent[n] = 0;
+	json_t *p = json_path_get(base, parent);
+	if (json_is_object(p))
+		json_object_del(p, dot + 1);
+}

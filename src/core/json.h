@@ -53,6 +53,17 @@ const char *json_get_str(const json_t *obj, const char *key);
 int64_t json_get_int(const json_t *obj, const char *key, int64_t def);
 bool json_get_bool(const json_t *obj, const char *key, bool def);
 
+/* Dotted paths of nested objects ("applicant.address.district"), as the catalog's form data
+ * nests field ids. json_path_get: the member (borrowed), base itself for "" or NULL, NULL
+ * when a segment is missing, not an object, or longer than 128 bytes. json_path_set_new:
+ * base.<path> = v (stolen, also on failure), making objects on the way and replacing a
+ * non-object in between; 0, or -1 when base is not an object, a segment is too long or
+ * memory runs out. Array indexes are not path segments. */
+json_t *json_path_get(const json_t *base, const char *path);
+int json_path_set_new(json_t *base, const char *path, json_t *v);
+/* Remove base.<path> (nothing when it is not there). */
+void json_path_del(json_t *base, const char *path);
+
 /* Dump compact UTF-8 into the arena (NULL on failure). */
 char *json_dump_arena(const json_t *v, struct arena *a);
 

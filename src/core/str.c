@@ -133,3 +133,15 @@ bool mem_eq_ct(const void *a, size_t an, const void *b, size_t bn)
 		d |= x[i] ^ y[i];
 	return d == 0;
 }
+
+char str_mod11_2(const char *s)
+{
+	static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+	int sum = 0;
+	for (int i = 0; i < 17; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		sum += (s[i] - '0') * w[i];
+	}
+	return "10X98765432"[sum % 11];
+}

@@ -51,6 +51,11 @@ bool utf8_valid(const char *p, size_t n);
 size_t utf8_len(const char *p, size_t n);
 
 /* Constant-time comparison of two equal-length byte strings; false when lengths differ. */
+/* The ISO 7064 MOD 11-2 check character ('0'–'9' or 'X') of the 17 digits at s (公民身份号码
+ * and the identity documents of the same layout, GB 11643); 0 when one of them is not a
+ * digit. */
+char str_mod11_2(const char *s);
+
 bool mem_eq_ct(const void *a, size_t an, const void *b, size_t bn);
 
 #endif

@@ -69,6 +69,16 @@ out:
 	return e;
 }
 
+enum err db_conn_create(struct db *db, struct db_conn **out, char *msg, size_t msgsz)
+{
+	return conn_create(db, out, msg, msgsz);
+}
+
+void db_conn_destroy(struct db_conn *c)
+{
+	conn_destroy(c);
+}
+
 enum err db_open(const char *url, int pool, struct db **out, char *msg, size_t msgsz)
 {
 	enum err e = ERR_OK;
@@ -76,7 +86,7 @@ enum err db_open(const char *url, int pool, struct db **out, char *msg, size_t m
 	struct db_conn *c = NULL;
 	const struct db_ops *ops = NULL;
 	const char *target = NULL;
-	bool mu_ok = false, cv_ok = false;
+	bool mu_ok = false, cv_ok = false, w_ok = false;
 
 	set_msg(msg, msgsz, "%s", "");
 	if (!url || pool < 1) {
@@ -127,6 +137,9 @@ enum err db_open(const char *url, int pool, struct db **out, char *msg, size_t m
 		goto out;
 	}
 	cv_ok = true;
+	if ((e = db_writer_init(db)))
+		goto out;
+	w_ok = true;
 
 	/* One connection up front, so that a wrong path or an unreachable server shows at
 	 * startup rather than at the first request. */
@@ -139,6 +152,8 @@ enum err db_open(const char *url, int pool, struct db **out, char *msg, size_t m
 	db = NULL;
 out:
 	if (db) {
+		if (w_ok)
+			db_writer_stop(db);
 		if (cv_ok)
 			pthread_cond_destroy(&db->cv);
 		if (mu_ok)
@@ -153,6 +168,8 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	/* The units still queued run first: their callers are waiting for a result. */
+	db_writer_stop(db);
 	pthread_mutex_lock(&db->mu);
 	/* Closing with borrowed connections would free memory other threads still use. */
 	assert(db->in_use == 0);
@@ -1107,4 +1124,71 @@ void db_stats_get(struct db *db, struct db_stats *out)
 	out->pool_size = db->pool_max;
 	out->pool_in_use = db->in_use;
 	pthread_mutex_unlock(&db->mu);
+	db_writer_stats(db, out);
+}
+
+void db_metrics(struct db *db, struct buf *b)
+{
+	struct db_stats s;
+	db_stats_get(db, &s);
+	buf_printf(
+	    b,
+	    "# HELP shouli_db_queries_total Statements executed.\n"
+	    "# TYPE shouli_db_queries_total counter\nshouli_db_queries_total %llu\n"
+	    "# HELP shouli_db_errors_total Statements that failed.\n"
+	    "# TYPE shouli_db_errors_total counter\nshouli_db_errors_total %llu\n"
+	    "# HELP shouli_db_busy_total Lock or pool timeouts.\n"
+	    "# TYPE shouli_db_busy_total counter\nshouli_db_busy_total %llu\n"
+	    "# HELP shouli_db_query_seconds_total Time spent in statements.\n"
+	    "# TYPE shouli_db_query_seconds_total counter\nshouli_db_query_seconds_total %.6f\n"
+	    "# HELP shouli_db_pool_connections Connections by state.\n"
+	    "# TYPE shouli_db_pool_connections gauge\n"
+	    "shouli_db_pool_connections{state=\"in_use\"} %d\n"
+	    "shouli_db_pool_connections{state=\"max\"} %d\n",
+	    (unsigned long long)s.queries, (unsigned long long)s.errors, (unsigned long long)s.busy,
+	    (double)s.query_ns / 1e9, s.pool_in_use, s.pool_size);
+	buf_printf(b,
+	           "# HELP shouli_db_write_units_total Write units (group commit) by outcome.\n"
+	           "# TYPE shouli_db_write_units_total counter\n"
+	           "shouli_db_write_units_total{result=\"committed\"} %llu\n"
+	           "shouli_db_write_units_total{result=\"failed\"} %llu\n"
+	           "# HELP shouli_db_write_commit_failures_total Batch commits that failed.\n"
+	           "# TYPE shouli_db_write_commit_failures_total counter\n"
+	           "shouli_db_write_commit_failures_total %llu\n"
+	           "# HELP shouli_db_write_queue_units Write units waiting for the writer.\n"
+	           "# TYPE shouli_db_write_queue_units gauge\nshouli_db_write_queue_units %d\n"
+	           "# HELP shouli_db_write_unit_wait_seconds_total Time from submitting a write "
+	           "unit to its start.\n"
+	           "# TYPE shouli_db_write_unit_wait_seconds_total counter\n"
+	           "shouli_db_write_unit_wait_seconds_total %.6f\n"
+	           "# HELP shouli_db_write_unit_run_seconds_total Time write units ran.\n"
+	           "# TYPE shouli_db_write_unit_run_seconds_total counter\n"
+	           "shouli_db_write_unit_run_seconds_total %.6f\n"
+	           "# HELP shouli_db_write_commit_seconds_total Time in batch commits.\n"
+	           "# TYPE shouli_db_write_commit_seconds_total counter\n"
+	           "shouli_db_write_commit_seconds_total %.6f\n"
+	           "# HELP shouli_db_write_batch_units Write units per transaction.\n"
+	           "# TYPE shouli_db_write_batch_units histogram\n",
+	           (unsigned long long)(s.wu_units - s.wu_failed), (unsigned long long)s.wu_failed,
+	           (unsigned long long)s.wu_commit_failures, s.wu_queued,
+	           (double)s.wu_wait_ns / 1e9, (double)s.wu_run_ns / 1e9,
+	           (double)s.wu_commit_ns / 1e9);
+	uint64_t cum = 0;
+	for (int k = 0; k < DB_WRITE_BATCH_BUCKETS; k++) {
+		cum += s.wu_batch_hist[k];
+		if (k < DB_WRITE_BATCH_BUCKETS - 1)
+			buf_printf(b, "shouli_db_write_batch_units_bucket{le=\"%d\"} %llu\n",
+			           db_write_batch_le[k], (unsigned long long)cum);
+		else
+			buf_printf(b, "shouli_db_write_batch_units_bucket{le=\"+Inf\"} %llu\n",
+			           (unsigned long long)cum);
+	}
+	/* Units that reached a transaction (those timed out in the queue never did). */
+	buf_printf(b,
+	           "shouli_db_write_batch_units_sum %llu\nshouli_db_write_batch_units_count %llu\n"
+	           "# HELP shouli_db_write_batch_units_max Largest batch since start.\n"
+	           "# TYPE shouli_db_write_batch_units_max gauge\n"
+	           "shouli_db_write_batch_units_max %d\n",
+	           (unsigned long long)s.wu_batch_units, (unsigned long long)s.wu_batches,
+	           s.wu_batch_max);
 }

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 struct db;
@@ -145,12 +146,90 @@ enum err db_pending_migrations(struct db *db, const char *dir, int *pending);
 /* Health: a trivial round trip. */
 enum err db_ping(struct db *db);
 
+/* ---- group commit: write units ----
+ *
+ * A write unit is a piece of work that is stored whole or not at all, durably: fn(c, ctx)
+ * runs the unit's statements on c inside a write transaction, and db_write_unit returns
+ * ERR_OK only once they are committed and on disk. It is how a request writes when many
+ * write at once: the cost of a durable commit (an fsync) is shared by the units that
+ * arrive together.
+ *
+ * SQLite: one writer thread owns a write connection (outside the pool) and a queue. It takes
+ * the units waiting (up to the batch cap; it does not wait for more when one is queued),
+ * opens one BEGIN IMMEDIATE transaction, runs each unit inside its own SAVEPOINT, COMMITs
+ * once, then wakes every caller of the batch with its result. A unit whose fn fails is
+ * rolled back to its savepoint and gets fn's error; the others of the batch go on (a
+ * unique-constraint failure of one unit does not touch the rest). A failed COMMIT fails
+ * every unit of the batch. Units of one batch run one after the other on one connection:
+ * a unit sees the changes of the units before it (as if they had committed first), so
+ * read-then-write logic such as the audit chain's head row stays correct. A unit that
+ * arrives while the write connection is idle and nothing is queued runs at once, alone, on
+ * its caller's thread (no hand-over to the writer thread).
+ * PostgreSQL: the unit runs in the caller's thread, in a transaction of its own on a pool
+ * connection (the server groups concurrent commits itself).
+ *
+ * The contract of fn:
+ *  - use only c: no db_acquire (on SQLite the writer holds the write lock, and a second
+ *    connection that writes waits on it), no db_begin/db_commit/db_rollback, no nested
+ *    db_write_unit (ERR_INTERNAL);
+ *  - no network calls, no sleeping, no heavy computation: on SQLite fn runs on the one
+ *    writer thread and every other unit waits for it. Do checks, sealing, parsing and flows
+ *    before db_write_unit and re-check inside fn what may have changed since (a version
+ *    column, a guarded UPDATE);
+ *  - fn may run on another thread than the caller (SQLite): ctx must hold everything it
+ *    needs (the caller's arena may be used: the caller is blocked meanwhile), and it must not
+ *    rely on thread-local state; the caller's log trace (log_set_trace) is carried over;
+ *  - on error, return it: fn's changes are rolled back, and ctx outputs that depend on the
+ *    unit being stored must be ignored by the caller;
+ *  - what must follow the commit (outbox_notify, a bus publish, cache updates) is done by
+ *    the caller after db_write_unit returned ERR_OK, never inside fn: when fn returns, its
+ *    changes are not committed yet, and may never be (a failed COMMIT).
+ *
+ * Results: ERR_OK (committed, durable); fn's error (nothing of the unit stored); ERR_DB_BUSY
+ * when the unit did not start within wait_ms (fn was not called) or the write lock was not
+ * obtained; ERR_DB (or another storage error) when the transaction failed, including a
+ * COMMIT that failed after fn had succeeded; ERR_UNAVAILABLE once db_close has begun.
+ * wait_ms bounds the wait until fn starts (<= 0: no limit); once fn has started the call
+ * returns after the commit. The caller should not hold a pool connection while it waits
+ * (release it first): on PostgreSQL the unit takes one from the pool. db_close runs every
+ * unit still queued before it returns. */
+enum err db_write_unit(struct db *db, enum err (*fn)(struct db_conn *c, void *ctx), void *ctx,
+                       int wait_ms);
+
+/* Tuning of the SQLite writer (for benchmarks; the defaults suit the server): batch_max units
+ * at most per transaction (1..256; default 64), linger_us how long the writer waits for a
+ * second unit when it finds only one queued (0..10000; default 0: it never waits; with a
+ * linger, a unit never runs on its caller's thread). Values outside the ranges are clamped.
+ * No effect on PostgreSQL. */
+void db_write_tune(struct db *db, int batch_max, int linger_us);
+
+/* Upper bounds of the batch-size histogram buckets (units per transaction); the last bucket
+ * holds every larger batch. */
+#define DB_WRITE_BATCH_BUCKETS 8
+extern const int db_write_batch_le[DB_WRITE_BATCH_BUCKETS];
+
 /* Counters for /metrics (cumulative since open). */
 struct db_stats {
 	uint64_t queries, errors, busy, acquire_waits;
 	uint64_t query_ns; /* total time in db_exec */
 	int pool_size, pool_in_use;
+	/* write units (db_write_unit) */
+	uint64_t wu_units;       /* units that returned */
+	uint64_t wu_failed;      /* of them, units that did not commit */
+	uint64_t wu_batches;     /* transactions that ran units (PostgreSQL: one per unit) */
+	uint64_t wu_batch_units; /* units that ran in those transactions */
+	uint64_t wu_commit_failures;
+	uint64_t wu_wait_ns;   /* total time from db_write_unit to fn's start */
+	uint64_t wu_run_ns;    /* total time in fn */
+	uint64_t wu_commit_ns; /* total time in COMMIT */
+	uint64_t wu_batch_hist[DB_WRITE_BATCH_BUCKETS]; /* batches by units (db_write_batch_le) */
+	int wu_queued;                                  /* units waiting now */
+	int wu_batch_max;                               /* largest batch so far */
 };
 void db_stats_get(struct db *db, struct db_stats *out);
+
+/* The database's counters in Prometheus text format (shouli_db_*: statements, pool, write
+ * units, batch sizes and queue wait), appended to out. */
+void db_metrics(struct db *db, struct buf *out);
 
 #endif

@@ -69,6 +69,32 @@ struct db_ops {
 	enum err (*migrate_begin)(struct db_conn *c);
 	/* Free one cached statement (evicted or dropped). */
 	void (*stmt_free)(struct db_conn *c, void *stmt);
+	/* Write units go through the writer thread and its batches (SQLite); false: each unit
+	 * is its own transaction on a pool connection (PostgreSQL). */
+	bool group_commit;
+	/* Run once on the writer's connection (NULL: nothing). */
+	const char *writer_setup_sql;
+};
+
+struct db_unit; /* a write unit waiting for the writer (db_write.c) */
+
+/* The group-commit writer of a SQLite database (db_write.c). Guarded by mu. */
+struct db_writer {
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* the writer waits for units */
+	pthread_cond_t done; /* db_close waits for the last caller to leave */
+	struct db_unit *head, *tail;
+	int queued;
+	bool started, stopping;
+	bool busy; /* the write connection is running a batch (writer thread or a caller) */
+	pthread_t thread;
+	struct db_conn *conn; /* the write connection, outside the pool */
+	int batch_max, linger_us;
+	int callers; /* threads inside db_write_unit (db_close waits for them to leave) */
+	_Atomic uint64_t units, failed, batches, batch_units, commit_failures, wait_ns, run_ns,
+	    commit_ns;
+	_Atomic uint64_t hist[DB_WRITE_BATCH_BUCKETS];
+	_Atomic int batch_top;
 };
 
 struct db {
@@ -83,7 +109,20 @@ struct db {
 	int in_use;
 
 	_Atomic uint64_t queries, errors, busy, acquire_waits, query_ns;
+
+	struct db_writer w;
 };
+
+/* Writer lifecycle (db_write.c): init when the db is made (ERR_INTERNAL when a lock cannot
+ * be made), stop in db_close before the pool goes: it runs the units still queued, joins
+ * the thread and closes the write connection. */
+enum err db_writer_init(struct db *db);
+void db_writer_stop(struct db *db);
+/* Copy the writer's counters into out. */
+void db_writer_stats(struct db *db, struct db_stats *out);
+/* Create / destroy a connection outside the pool (db.c). */
+enum err db_conn_create(struct db *db, struct db_conn **out, char *msg, size_t msgsz);
+void db_conn_destroy(struct db_conn *c);
 
 extern const struct db_ops db_sqlite_ops;
 extern const struct db_ops db_pg_ops;

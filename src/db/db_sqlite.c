@@ -2,6 +2,7 @@
  * NOMUTEX (a connection is used by one thread at a time), in WAL mode with
  * synchronous=FULL so that a commit is on disk when it returns. */
 #include <assert.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -48,12 +49,24 @@ static int wal_cb(void *arg, int ncols, char **vals, char **names)
 	return 0;
 }
 
+/* Process-wide settings, before SQLite initialises itself at the first open: without memory
+ * statistics every allocation of every connection takes one global mutex, which the threads
+ * of a busy server then queue on. (Should SQLite be initialised already, the call is refused
+ * and the default stays.) */
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+
+static void setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static enum err conn_open(struct db *db, struct db_conn *c, char *msg, size_t msgsz)
 {
 	enum err e = ERR_OK;
 	sqlite3 *h = NULL;
 	char *err = NULL;
 	bool wal = false;
+	pthread_once(&setup_once, setup);
 	int rc = sqlite3_open_v2(
 	    db->target, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -65,6 +78,10 @@ static enum err conn_open(struct db *db, struct db_conn *c, char *msg, size_t ms
 	}
 	sqlite3_extended_result_codes(h, 1);
 	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+	/* One plan per statement whatever its parameters: otherwise a statement with
+	 * "column LIKE ?" is compiled again every time a new value is bound (SQLite weighs the
+	 * LIKE-prefix optimisation, which none of our indexes could use anyway). */
+	sqlite3_db_config(h, SQLITE_DBCONFIG_ENABLE_QPSG, 1, (int *)NULL);
 	/* Switching a new file to WAL takes an exclusive lock, and SQLite may answer BUSY at
 	 * once (without the busy handler) when other connections open the same new file at the
 	 * same moment: retry for a while. */
@@ -339,4 +356,8 @@ const struct db_ops db_sqlite_ops = {
     .exec_script = exec_script,
     .migrate_begin = migrate_begin,
     .stmt_free = stmt_free,
+    .group_commit = true,
+    /* Every unit runs in a savepoint, whose sub-journal keeps the original of each page the
+     * unit changes: in memory, not spilled to a temporary file after 64 KiB. */
+    .writer_setup_sql = "PRAGMA temp_store = MEMORY",
 };

@@ -13,6 +13,7 @@
 
 #include "core/id.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "db/db.h"
 #include "gateway/gateway_int.h"
 
@@ -20,18 +21,10 @@
 
 bool gw_parse_date(const char *s, int *day)
 {
-	int64_t y, m, d;
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+	int y, m, d;
+	if (!time_date_parse(s, 2000, 2999, &y, &m, &d))
 		return false;
-	if (!str_to_i64((struct str){s, 4}, 2000, 2999, &y) ||
-	    !str_to_i64((struct str){s + 5, 2}, 1, 12, &m) ||
-	    !str_to_i64((struct str){s + 8, 2}, 1, 31, &d))
-		return false;
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
-		return false;
-	*day = (int)(y * 10000 + m * 100 + d);
+	*day = y * 10000 + m * 100 + d;
 	return true;
 }
 

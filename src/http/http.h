@@ -126,6 +126,12 @@ struct resp {
 
 /* Set the JSON body (steals v) and status. */
 void resp_json(struct resp *w, int status, json_t *v);
+/* Render the error envelope of code ({"error":{code,message,field,trace_id}}) with one more
+ * top-level member key = extra (stolen; may be NULL: key is then omitted), e.g. "problems"
+ * or "duplicates" next to the error, and return ERR_OK for the handler to return. msg NULL
+ * = the code's default message. */
+enum err resp_error_with(struct req *r, struct resp *w, enum err code, const char *field,
+                         const char *msg, const char *key, json_t *extra);
 /* Add a response header (strings must outlive the request: arena or static). */
 void resp_header(struct resp *w, const char *name, const char *value);
 

@@ -325,6 +325,31 @@ static enum MHD_Result add_common_headers(struct MHD_Response *mr, struct rstate
 	return MHD_YES;
 }
 
+enum err resp_error_with(struct req *r, struct resp *w, enum err code, const char *field,
+                         const char *msg, const char *key, json_t *extra)
+{
+	json_t *err = json_pack("{s:s,s:s}", "code", err_code(code), "message",
+	                        msg ? msg : err_message(code));
+	if (err && field)
+		json_object_set_new(err, "field", json_string(field));
+	if (err)
+		json_object_set_new(err, "trace_id", json_string(r->trace.trace_id));
+	json_t *body = json_object();
+	if (!err || !body) {
+		json_decref(err);
+		json_decref(body);
+		json_decref(extra);
+		return ERR_NOMEM;
+	}
+	json_object_set_new(body, "error", err);
+	if (key && extra)
+		json_object_set_new(body, key, extra);
+	else
+		json_decref(extra);
+	resp_json(w, err_status(code), body);
+	return ERR_OK;
+}
+
 static json_t *error_body(struct rstate *st, enum err e)
 {
 	const struct errinfo *ei = &st->req.err;

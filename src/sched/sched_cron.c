@@ -9,6 +9,8 @@
  * 40 years). */
 #include "sched/sched_int.h"
 
+#include "core/timeutil.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 
@@ -156,47 +158,6 @@ static enum err parse_field(int fi, struct str s, uint64_t *bits, bool *star, ch
 
 /* ---- calendar ---- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = floor_div(y, 400);
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = floor_div(z, 146097);
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-	static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	return m == 2 && leap(y) ? 29 : n[m - 1];
-}
-
 static bool day_matches(const struct sched_cron *c, int dom, int dow)
 {
 	bool dm = (c->doms >> dom) & 1u, wm = (c->dows >> dow) & 1u;
@@ -216,6 +177,12 @@ static int first_time(const struct sched_cron *c, int from)
 	return -1;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 int64_t sched_cron_next(const struct sched_cron *c, int64_t after_ms)
 {
 	int64_t minute = floor_div(after_ms + OFFSET_MS, MINUTE_MS) + 1;
@@ -223,11 +190,11 @@ int64_t sched_cron_next(const struct sched_cron *c, int64_t after_ms)
 	int from0 = (int)(minute - day0 * 1440);
 	int64_t y;
 	int m, d;
-	civil_from_days(day0, &y, &m, &d);
+	time_civil_from_days(day0, &y, &m, &d);
 	for (int k = 0; k < HORIZON_MONTH; k++) {
 		if ((c->months >> m) & 1u) {
-			int nd = days_in_month(y, m);
-			int64_t dn = days_from_civil(y, m, d);
+			int nd = time_days_in_month(y, m);
+			int64_t dn = time_days_from_civil(y, m, d);
 			for (int dd = d; dd <= nd; dd++, dn++) {
 				int dow = (int)((dn % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
 				if (!day_matches(c, dd, dow))

@@ -291,11 +291,7 @@ static int num(const char *s, size_t n)
 /* y-m-d is a real date between 1900-01-01 and today in China Standard Time. */
 static bool birth_date_valid(int y, int m, int d)
 {
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (y < 1900 || m < 1 || m > 12 || d < 1)
-		return false;
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (d > mdays[m - 1] + (m == 2 && leap))
+	if (y < 1900 || !time_date_valid(y, m, d))
 		return false;
 	struct tm now;
 	time_t t = (time_t)(time_now_ms() / 1000) + 8 * 3600;
@@ -306,16 +302,11 @@ static bool birth_date_valid(int y, int m, int d)
 
 bool sensitive_id_number_valid(const char *s)
 {
-	static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-	static const char checks[] = "10X98765432";
 	if (!s || strlen(s) != 18 || !all_digits(s, 17) || s[0] < '1' || s[0] > '8')
 		return false;
 	if (!birth_date_valid(num(s + 6, 4), num(s + 10, 2), num(s + 12, 2)))
 		return false;
-	int sum = 0;
-	for (int i = 0; i < 17; i++)
-		sum += (s[i] - '0') * weights[i];
-	return toupper((unsigned char)s[17]) == checks[sum % 11];
+	return toupper((unsigned char)s[17]) == str_mod11_2(s);
 }
 
 bool sensitive_phone_valid(const char *s)

@@ -21,6 +21,7 @@ static void admin_usage(FILE *f)
 	    "  user create USERNAME NAME ORG ROLES      create a user (password on stdin)\n"
 	    "  user reset-password USERNAME             set a new password (on stdin)\n"
 	    "  org create CODE NAME LEVEL [PARENT]      add an organisation\n"
+	    "  org contact CODE PHONE [ADDRESS]         set a centre's 咨询电话 (and address)\n"
 	    "  keys rotate                              make a new data key the active one\n"
 	    "  catalog check [--catalog DIR]            check the catalog files (no data dir "
 	    "needed)\n"
@@ -254,6 +255,11 @@ int admin_main(int argc, char **argv, char **envp)
 	           !strcmp(rest[1], "create")) {
 		e = auth_admin_create_org(&srv, rest[2], rest[3], rest[4],
 		                          nrest == 6 ? rest[5] : NULL, msg, sizeof(msg));
+		rc = e ? 1 : 0;
+	} else if (!strcmp(rest[0], "org") && (nrest == 4 || nrest == 5) &&
+	           !strcmp(rest[1], "contact")) {
+		e = auth_admin_org_contact(&srv, rest[2], rest[3], nrest == 5 ? rest[4] : NULL, msg,
+		                           sizeof(msg));
 		rc = e ? 1 : 0;
 	} else if (!strcmp(rest[0], "keys") && nrest == 2 && !strcmp(rest[1], "rotate")) {
 		rc = keys_rotate(&srv);

@@ -308,6 +308,15 @@ enum err server_start(struct server *srv, FILE *report)
 	                      "db", db_engine(srv->db));
 	log_event(LOG_INFO, "http.listen", f, "listening on http://%s:%d/", srv->cfg.bind,
 	          http_port(srv->http));
+	/* A demo needs residents with real-looking documents: the simulators have them. */
+	if (report && srv->cfg.demo && srv->sim) {
+		fprintf(report,
+		        "模拟外部系统：%s（居民样本：%s/sim/"
+		        "people?min_age=65&limit=5；窗口受理可用模拟读卡："
+		        "http://%s:%d/console/accept?reader=sim）\n",
+		        srv->cfg.sim_url, srv->cfg.sim_url, srv->cfg.bind, http_port(srv->http));
+		fflush(report);
+	}
 	return ERR_OK;
 }
 

@@ -43,6 +43,7 @@ struct server {
 	struct sched *sched;           /* the scheduler (src/sched/): jobs, claims, runs */
 	struct gateway_state *gateway; /* connectors, breakers, call log (src/gateway/) */
 	struct gateway_open_state *gateway_open; /* open APIs: nonces, rate buckets */
+	struct cases_state *cases;               /* cases (src/cases/): calendar, catalog docs */
 	int64_t started_ms;
 	atomic_bool stopping;
 };

@@ -1,6 +1,8 @@
 /* system.c: the system module — liveness, readiness, metrics, build information. */
 #include "server/server_int.h"
 
+#include "cases/cases.h"
+
 #include "audit/audit.h"
 #include "core/timeutil.h"
 #include "crypto/crypto.h"
@@ -34,6 +36,21 @@ static enum err readyz(struct req *r, struct resp *w)
 	                         "checks", "database", dbe ? "unreachable" : "ok", "migrations",
 	                         me ? "unknown" : (pending ? "pending" : "current"),
 	                         "pending_migrations", pending);
+	/* Warnings do not make the node unready: it serves, but someone should act. */
+	json_t *warnings = json_array();
+	json_t *years = cases_calendar_missing_years(srv);
+	size_t i;
+	json_t *y;
+	json_array_foreach (years, i, y) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+		         "%lld 年的节假日安排尚未录入工作日历（calendar/%lld.json 或 PUT "
+		         "/api/v1/admin/calendar），该年的承诺办结日期只扣除周末",
+		         (long long)json_integer_value(y), (long long)json_integer_value(y));
+		json_array_append_new(warnings, json_string(msg));
+	}
+	json_decref(years);
+	json_object_set_new(body, "warnings", warnings);
 	resp_json(w, ready ? 200 : 503, body);
 	return ERR_OK;
 }
@@ -44,24 +61,7 @@ static enum err metrics(struct req *r, struct resp *w)
 	struct buf b;
 	buf_init(&b, 16u << 20);
 	http_metrics(srv->http, &b);
-	struct db_stats ds;
-	db_stats_get(srv->db, &ds);
-	buf_printf(
-	    &b,
-	    "# HELP shouli_db_queries_total Statements executed.\n"
-	    "# TYPE shouli_db_queries_total counter\nshouli_db_queries_total %llu\n"
-	    "# HELP shouli_db_errors_total Statements that failed.\n"
-	    "# TYPE shouli_db_errors_total counter\nshouli_db_errors_total %llu\n"
-	    "# HELP shouli_db_busy_total Lock or pool timeouts.\n"
-	    "# TYPE shouli_db_busy_total counter\nshouli_db_busy_total %llu\n"
-	    "# HELP shouli_db_query_seconds_total Time spent in statements.\n"
-	    "# TYPE shouli_db_query_seconds_total counter\nshouli_db_query_seconds_total %.6f\n"
-	    "# HELP shouli_db_pool_connections Connections by state.\n"
-	    "# TYPE shouli_db_pool_connections gauge\n"
-	    "shouli_db_pool_connections{state=\"in_use\"} %d\n"
-	    "shouli_db_pool_connections{state=\"max\"} %d\n",
-	    (unsigned long long)ds.queries, (unsigned long long)ds.errors,
-	    (unsigned long long)ds.busy, (double)ds.query_ns / 1e9, ds.pool_in_use, ds.pool_size);
+	db_metrics(srv->db, &b);
 	if (srv->hub) {
 		struct ws_hub_stats hs;
 		ws_hub_stats_get(srv->hub, &hs);

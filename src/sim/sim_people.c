@@ -8,6 +8,9 @@
  * not change from one day to the next, they only grow older. */
 #include "sim/sim_int.h"
 
+#include "core/str.h"
+#include "core/timeutil.h"
+
 #include <time.h>
 
 #define REF_YEAR 2025
@@ -249,20 +252,7 @@ const char *sim_disability_kind_name(int kind)
 
 char sim_id_check(const char *first17)
 {
-	static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-	static const char map[11] = {'1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'};
-	int sum = 0;
-	for (int i = 0; i < 17; i++)
-		sum += (first17[i] - '0') * w[i];
-	return map[sum % 11];
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return d[m - 1];
+	return str_mod11_2(first17);
 }
 
 int sim_person_age(const struct sim_person *who, int y, int m, int d)
@@ -419,8 +409,8 @@ static struct sim_person *add_person(struct gen *G, struct hh_ctx *hh, int hh_id
 	who->relation = relation;
 	who->birth_y = (int16_t)(REF_YEAR - 1 - age);
 	who->birth_m = (int8_t)(1 + sim_rng_below(g, 12));
-	who->birth_d =
-	    (int8_t)(1 + sim_rng_below(g, (uint32_t)days_in_month(who->birth_y, who->birth_m)));
+	who->birth_d = (int8_t)(1 + sim_rng_below(g, (uint32_t)time_days_in_month(who->birth_y,
+	                                                                          who->birth_m)));
 	who->nation = (int8_t)(sim_rng_below(g, 50) ? 0 : 1 + sim_rng_below(g, 5));
 	int era = who->birth_y < 1960 ? 0 : who->birth_y < 1990 ? 1 : 2;
 	snprintf(who->name, sizeof(who->name), "%s%s", surname,

@@ -632,6 +632,15 @@ describe('http', () => {
       assert.equal(r.body.checks.database, 'ok');
       assert.equal(r.body.checks.migrations, 'current');
       assert.equal(r.body.pending_migrations, 0);
+      // A year of the working-day calendar (this one or the next) without holidays is a
+      // warning, not a reason to be unready.
+      const cst = new Date(Date.now() + 8 * 3600 * 1000).getUTCFullYear();
+      const missing = [cst, cst + 1].filter((y) => !existsSync(join(ROOT, 'calendar', `${y}.json`)));
+      assert.deepEqual(
+        r.body.warnings.map((w) => Number(w.slice(0, 4))),
+        missing,
+      );
+      for (const w of r.body.warnings) assert.match(w, /节假日安排尚未录入工作日历/);
     });
 
     test('/metrics: request counters by route, a latency histogram, build info', async () => {

@@ -1,10 +1,11 @@
 /* test_chain.c: the audit hash chain — appends link up, audit_verify accepts an intact
  * chain and names the first row that was changed, removed or cut off. */
-#include "fixture.h"
+#include "../common/db_fixture.h"
 
 #include <pthread.h>
 
 #include "audit/audit.h"
+#include "core/log.h"
 
 /* Append n entries in one write transaction; entry i has detail {"i":i} and a NULL target
  * on odd i (so NULL and "" are both exercised). */
@@ -13,7 +14,7 @@ static void append_n(int n)
 	struct db_conn *c = NULL;
 	struct arena a;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	for (int i = 1; i <= n; i++) {
 		char detail[32];
@@ -37,7 +38,7 @@ static void append_n(int n)
 static int64_t verify(int64_t *checked, char *msg, size_t msgsz, enum err want)
 {
 	int64_t bad = -1;
-	assert_int_equal(audit_verify(fx.srv.db, checked, &bad, msg, msgsz), want);
+	assert_int_equal(audit_verify(dbfx.srv.db, checked, &bad, msg, msgsz), want);
 	return bad;
 }
 
@@ -61,7 +62,7 @@ static void test_intact_chain_verifies(void **state)
 	assert_int_equal(verify(&checked, msg, sizeof(msg), ERR_OK), 0);
 	assert_int_equal(checked, 20);
 	/* Links: ids 1..n without gaps, first prev_hash zero, each prev = previous hash. */
-	struct db_rows *rs = fx_sql(&a, "SELECT id, prev_hash, hash FROM audit_log ORDER BY id");
+	struct db_rows *rs = dbfx_sql(&a, "SELECT id, prev_hash, hash FROM audit_log ORDER BY id");
 	assert_int_equal(rs->nrows, 20);
 	assert_string_equal(db_text(rs, 0, 1),
 	                    "0000000000000000000000000000000000000000000000000000000000000000");
@@ -79,7 +80,7 @@ static void test_changed_detail_is_named(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	append_n(10);
-	fx_sql(&a, "UPDATE audit_log SET detail = '{\"i\":999}' WHERE id = 7");
+	dbfx_sql(&a, "UPDATE audit_log SET detail = '{\"i\":999}' WHERE id = 7");
 	int64_t checked = 0;
 	char msg[256];
 	assert_int_equal(verify(&checked, msg, sizeof(msg), ERR_INTEGRITY), 7);
@@ -94,7 +95,7 @@ static void test_null_becoming_empty_is_detected(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	append_n(4);
-	fx_sql(&a, "UPDATE audit_log SET target = '' WHERE id = 3"); /* was NULL */
+	dbfx_sql(&a, "UPDATE audit_log SET target = '' WHERE id = 3"); /* was NULL */
 	int64_t checked = 0;
 	assert_int_equal(verify(&checked, NULL, 0, ERR_INTEGRITY), 3);
 	arena_release(&a);
@@ -108,9 +109,9 @@ static void test_rewritten_hash_breaks_the_next_link(void **state)
 	append_n(6);
 	/* An attacker who changes a row and gives it a new (well-formed) hash still leaves
 	 * the row inconsistent with that hash, and the next row pointing at the old one. */
-	fx_sql(&a,
-	       "UPDATE audit_log SET actor_name = 'intruder', hash = "
-	       "'1111111111111111111111111111111111111111111111111111111111111111' WHERE id = 2");
+	dbfx_sql(&a,
+	         "UPDATE audit_log SET actor_name = 'intruder', hash = "
+	         "'1111111111111111111111111111111111111111111111111111111111111111' WHERE id = 2");
 	int64_t checked = 0;
 	assert_int_equal(verify(&checked, NULL, 0, ERR_INTEGRITY), 2);
 	arena_release(&a);
@@ -122,7 +123,7 @@ static void test_deleted_row_is_detected(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	append_n(10);
-	fx_sql(&a, "DELETE FROM audit_log WHERE id = 5");
+	dbfx_sql(&a, "DELETE FROM audit_log WHERE id = 5");
 	int64_t checked = 0;
 	char msg[256];
 	assert_int_equal(verify(&checked, msg, sizeof(msg), ERR_INTEGRITY), 6);
@@ -137,7 +138,7 @@ static void test_cut_off_tail_is_detected(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	append_n(10);
-	fx_sql(&a, "DELETE FROM audit_log WHERE id >= 9");
+	dbfx_sql(&a, "DELETE FROM audit_log WHERE id >= 9");
 	int64_t checked = 0;
 	char msg[256];
 	assert_int_equal(verify(&checked, msg, sizeof(msg), ERR_INTEGRITY), 9);
@@ -155,7 +156,7 @@ static void test_verify_walks_past_one_batch(void **state)
 	int64_t checked = 0;
 	assert_int_equal(verify(&checked, NULL, 0, ERR_OK), 0);
 	assert_int_equal(checked, 2300);
-	fx_sql(&a, "UPDATE audit_log SET action = 'test.other' WHERE id = 2101");
+	dbfx_sql(&a, "UPDATE audit_log SET action = 'test.other' WHERE id = 2101");
 	assert_int_equal(verify(&checked, NULL, 0, ERR_INTEGRITY), 2101);
 	assert_int_equal(checked, 2100);
 	arena_release(&a);
@@ -172,8 +173,8 @@ static void test_long_detail_is_clipped_at_a_character(void **state)
 	for (size_t i = 0; i + 3 <= n; i += 3)
 		memcpy(big + i, "审", 3);
 	big[n - n % 3] = 0;
-	assert_int_equal(audit_record(&fx.srv, NULL, "test.big", NULL, big), ERR_OK);
-	struct db_rows *rs = fx_sql(&a, "SELECT detail, actor_name FROM audit_log WHERE id = 1");
+	assert_int_equal(audit_record(&dbfx.srv, NULL, "test.big", NULL, big), ERR_OK);
+	struct db_rows *rs = dbfx_sql(&a, "SELECT detail, actor_name FROM audit_log WHERE id = 1");
 	const char *d = db_text(rs, 0, 0);
 	assert_true(strlen(d) <= AUDIT_DETAIL_MAX);
 	assert_true(strlen(d) > AUDIT_DETAIL_MAX - 3);
@@ -190,7 +191,7 @@ static void test_append_without_action_is_refused(void **state)
 	struct db_conn *c = NULL;
 	struct arena a;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	struct audit_entry e = {.actor_name = "x"};
 	assert_int_equal(audit_append(c, &a, &e), ERR_BAD_FIELD);
@@ -205,7 +206,7 @@ static void test_rolled_back_append_leaves_no_trace(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	append_n(2);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	struct audit_entry e = {.action = "test.rolled_back"};
 	assert_int_equal(audit_append(c, &a, &e), ERR_OK);
@@ -225,7 +226,7 @@ static void *record_many(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < PER_THREAD; i++)
-		if (audit_record(&fx.srv, NULL, "test.concurrent", "t", NULL) != ERR_OK)
+		if (audit_record(&dbfx.srv, NULL, "test.concurrent", "t", NULL) != ERR_OK)
 			return (void *)1;
 	return NULL;
 }
@@ -247,7 +248,7 @@ static void test_concurrent_appenders_never_fork(void **state)
 	assert_int_equal(verify(&checked, NULL, 0, ERR_OK), 0);
 	assert_int_equal(checked, THREADS * PER_THREAD);
 	struct db_rows *rs =
-	    fx_sql(&a, "SELECT COUNT(*), COUNT(DISTINCT prev_hash), MAX(id) FROM audit_log");
+	    dbfx_sql(&a, "SELECT COUNT(*), COUNT(DISTINCT prev_hash), MAX(id) FROM audit_log");
 	assert_int_equal(db_int(rs, 0, 0), THREADS * PER_THREAD);
 	assert_int_equal(db_int(rs, 0, 1), THREADS * PER_THREAD);
 	assert_int_equal(db_int(rs, 0, 2), THREADS * PER_THREAD);
@@ -257,18 +258,20 @@ static void test_concurrent_appenders_never_fork(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    FX_TEST(test_empty_chain_is_intact),
-	    FX_TEST(test_intact_chain_verifies),
-	    FX_TEST(test_changed_detail_is_named),
-	    FX_TEST(test_null_becoming_empty_is_detected),
-	    FX_TEST(test_rewritten_hash_breaks_the_next_link),
-	    FX_TEST(test_deleted_row_is_detected),
-	    FX_TEST(test_cut_off_tail_is_detected),
-	    FX_TEST(test_verify_walks_past_one_batch),
-	    FX_TEST(test_long_detail_is_clipped_at_a_character),
-	    FX_TEST(test_append_without_action_is_refused),
-	    FX_TEST(test_rolled_back_append_leaves_no_trace),
-	    FX_TEST(test_concurrent_appenders_never_fork),
+	    DBFX_TEST(test_empty_chain_is_intact),
+	    DBFX_TEST(test_intact_chain_verifies),
+	    DBFX_TEST(test_changed_detail_is_named),
+	    DBFX_TEST(test_null_becoming_empty_is_detected),
+	    DBFX_TEST(test_rewritten_hash_breaks_the_next_link),
+	    DBFX_TEST(test_deleted_row_is_detected),
+	    DBFX_TEST(test_cut_off_tail_is_detected),
+	    DBFX_TEST(test_verify_walks_past_one_batch),
+	    DBFX_TEST(test_long_detail_is_clipped_at_a_character),
+	    DBFX_TEST(test_append_without_action_is_refused),
+	    DBFX_TEST(test_rolled_back_append_leaves_no_trace),
+	    DBFX_TEST(test_concurrent_appenders_never_fork),
 	};
-	return fx_run("audit", tests, sizeof(tests) / sizeof(tests[0]));
+	const struct dbfx_opts opts = {.pool = 6, .keys = true};
+	log_setup(LOG_ERROR, stderr);
+	return dbfx_run("audit", &opts, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }

@@ -1,28 +1,29 @@
 /* test_auth.c: password policy, rate limits, data scope, demo data, user administration and
  * the integrity of access-control rows (a row tampered with in the database grants
  * nothing). */
-#include "../audit/fixture.h"
+#include "../common/db_fixture.h"
 
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "auth/auth_int.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 
 /* ---- helpers ---- */
 
 static void start_auth(void)
 {
-	assert_int_equal(auth_module.init(&fx.srv), ERR_OK);
+	assert_int_equal(auth_module.init(&dbfx.srv), ERR_OK);
 }
 
 static void stop_auth(void)
 {
-	auth_module.release(&fx.srv);
+	auth_module.release(&dbfx.srv);
 }
 
 static int64_t id_of(struct arena *a, const char *sql)
 {
-	struct db_rows *rs = fx_sql(a, sql);
+	struct db_rows *rs = dbfx_sql(a, sql);
 	assert_int_equal(rs->nrows, 1);
 	return db_int(rs, 0, 0);
 }
@@ -33,9 +34,9 @@ static void load(struct arena *a, int64_t user_id, struct identity *id,
 {
 	struct db_conn *c = NULL;
 	*issues = NULL;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(store_identity_by_user(c, a, user_id, id), ERR_OK);
-	assert_int_equal(store_load_grants(&fx.srv, c, a, id, issues), ERR_OK);
+	assert_int_equal(store_load_grants(&dbfx.srv, c, a, id, issues), ERR_OK);
 	db_release(c);
 }
 
@@ -166,8 +167,8 @@ static void test_demo_tree_and_accounts(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK); /* a second run adds nothing */
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK); /* a second run adds nothing */
 	assert_int_equal(count(&a, "SELECT COUNT(*) FROM orgs"), 25);
 	assert_int_equal(count(&a, "SELECT COUNT(*) FROM orgs WHERE level = 'district'"), 16);
 	assert_int_equal(count(&a, "SELECT COUNT(*) FROM users"), 9);
@@ -186,7 +187,7 @@ static void test_demo_tree_and_accounts(void **state)
 		slashes += *p == '/';
 	assert_int_equal(slashes, 5);
 	assert_false(id.must_change);
-	assert_false(auth_identity_expired(&fx.srv, &id, time_now_ms()));
+	assert_false(auth_identity_expired(&dbfx.srv, &id, time_now_ms()));
 	assert_int_equal(id.nroles, 1);
 	assert_string_equal(id.role_codes[0], "window_clerk");
 	assert_string_equal(id.role_names[0], "窗口受理人员");
@@ -195,16 +196,17 @@ static void test_demo_tree_and_accounts(void **state)
 		assert_true(strcmp(id.perms[i - 1], id.perms[i]) < 0);
 
 	/* Scope: the 徐汇 district covers the clerk's centre, 浦东 does not. */
-	struct db_rows *d = fx_sql(&a, "SELECT code, path FROM orgs WHERE code IN"
-	                               " ('310104', '310115') ORDER BY code");
+	struct db_rows *d = dbfx_sql(&a, "SELECT code, path FROM orgs WHERE code IN"
+	                                 " ('310104', '310115') ORDER BY code");
 	struct principal xuhui = {.scope_path = db_text(d, 0, 1)};
 	struct principal pudong = {.scope_path = db_text(d, 1, 1)};
 	assert_true(auth_scope_covers(&xuhui, id.org_path));
 	assert_false(auth_scope_covers(&pudong, id.org_path));
 
 	/* Password expiry by age. */
-	id.password_changed_at = time_now_ms() - (fx.srv.cfg.password_max_age_days + 1) * 86400000;
-	assert_true(auth_identity_expired(&fx.srv, &id, time_now_ms()));
+	id.password_changed_at =
+	    time_now_ms() - (dbfx.srv.cfg.password_max_age_days + 1) * 86400000;
+	assert_true(auth_identity_expired(&dbfx.srv, &id, time_now_ms()));
 	stop_auth();
 	arena_release(&a);
 }
@@ -235,7 +237,7 @@ static void test_tampered_role_perm_grants_nothing(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
 	int64_t clerk = id_of(&a, "SELECT id FROM users WHERE username = 'clerk'");
 	struct identity id;
 	struct integrity_issue *issues;
@@ -244,9 +246,9 @@ static void test_tampered_role_perm_grants_nothing(void **state)
 
 	/* Give case.accept's row the MAC of another row of the same role: a well-formed tag
 	 * copied by someone with write access to the database but not the key. */
-	fx_sql(&a, "UPDATE role_perms SET mac = (SELECT mac FROM role_perms p2 WHERE"
-	           " p2.role_id = role_perms.role_id AND p2.perm = 'case.read')"
-	           " WHERE perm = 'case.accept'");
+	dbfx_sql(&a, "UPDATE role_perms SET mac = (SELECT mac FROM role_perms p2 WHERE"
+	             " p2.role_id = role_perms.role_id AND p2.perm = 'case.read')"
+	             " WHERE perm = 'case.accept'");
 	load(&a, clerk, &id, &issues);
 	assert_false(has_perm(&id, "case.accept"));
 	assert_true(has_perm(&id, "case.read"));
@@ -256,7 +258,7 @@ static void test_tampered_role_perm_grants_nothing(void **state)
 	assert_non_null(strstr(issues->target, "case.accept"));
 
 	/* Reported once: logged now, audited by auth_report_issues, not again next time. */
-	auth_report_issues(&fx.srv, NULL, issues);
+	auth_report_issues(&dbfx.srv, NULL, issues);
 	assert_int_equal(count(&a,
 	                       "SELECT COUNT(*) FROM audit_log WHERE action ="
 	                       " 'security.integrity' AND target LIKE 'role_perms:%/case.accept'"),
@@ -265,7 +267,7 @@ static void test_tampered_role_perm_grants_nothing(void **state)
 	assert_null(issues);
 	assert_false(has_perm(&id, "case.accept"));
 	int64_t checked, bad;
-	assert_int_equal(audit_verify(fx.srv.db, &checked, &bad, NULL, 0), ERR_OK);
+	assert_int_equal(audit_verify(dbfx.srv.db, &checked, &bad, NULL, 0), ERR_OK);
 	stop_auth();
 	arena_release(&a);
 }
@@ -276,12 +278,12 @@ static void test_rewritten_permission_code_grants_nothing(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
 	int64_t clerk = id_of(&a, "SELECT id FROM users WHERE username = 'clerk'");
 	struct identity id;
 	struct integrity_issue *issues;
 	/* Turn the clerk's queue.call into user.manage. */
-	fx_sql(&a, "UPDATE role_perms SET perm = 'user.manage' WHERE perm = 'queue.call'");
+	dbfx_sql(&a, "UPDATE role_perms SET perm = 'user.manage' WHERE perm = 'queue.call'");
 	load(&a, clerk, &id, &issues);
 	assert_false(has_perm(&id, "user.manage"));
 	assert_false(has_perm(&id, "queue.call"));
@@ -297,15 +299,15 @@ static void test_moved_or_renamed_grants_grant_nothing(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
 	int64_t clerk = id_of(&a, "SELECT id FROM users WHERE username = 'clerk'");
 	int64_t supervisor = id_of(&a, "SELECT id FROM users WHERE username = 'supervisor'");
 	struct identity id;
 	struct integrity_issue *issues;
 
 	/* The administrator's role row handed to the clerk. */
-	fx_sql(&a, "UPDATE user_roles SET user_id = (SELECT id FROM users WHERE username ="
-	           " 'clerk') WHERE user_id = (SELECT id FROM users WHERE username = 'admin')");
+	dbfx_sql(&a, "UPDATE user_roles SET user_id = (SELECT id FROM users WHERE username ="
+	             " 'clerk') WHERE user_id = (SELECT id FROM users WHERE username = 'admin')");
 	load(&a, clerk, &id, &issues);
 	assert_false(has_perm(&id, "user.manage"));
 	assert_int_equal(id.nroles, 1);
@@ -314,7 +316,7 @@ static void test_moved_or_renamed_grants_grant_nothing(void **state)
 	assert_string_equal(issues->table, "user_roles");
 
 	/* A role row recoded: every holder loses it. */
-	fx_sql(&a, "UPDATE roles SET code = 'sysadmin_x' WHERE code = 'city_supervisor'");
+	dbfx_sql(&a, "UPDATE roles SET code = 'sysadmin_x' WHERE code = 'city_supervisor'");
 	load(&a, supervisor, &id, &issues);
 	assert_int_equal(id.nroles, 0);
 	assert_int_equal(id.nperms, 0);
@@ -330,8 +332,8 @@ static void test_restart_does_not_repair_tampered_rows(void **state)
 	struct arena a;
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
-	fx_sql(&a, "UPDATE role_perms SET mac = 'x' WHERE perm = 'audit.read'");
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
+	dbfx_sql(&a, "UPDATE role_perms SET mac = 'x' WHERE perm = 'audit.read'");
 	stop_auth();
 	start_auth(); /* store_ensure_builtins runs again */
 	int64_t auditor = id_of(&a, "SELECT id FROM users WHERE username = 'auditor'");
@@ -344,7 +346,7 @@ static void test_restart_does_not_repair_tampered_rows(void **state)
 	assert_null(issues); /* ... and once */
 	assert_false(has_perm(&id, "audit.read"));
 	assert_string_equal(
-	    fx_sql(&a, "SELECT mac FROM role_perms WHERE perm = 'audit.read'")->cells[0].p, "x");
+	    dbfx_sql(&a, "SELECT mac FROM role_perms WHERE perm = 'audit.read'")->cells[0].p, "x");
 	stop_auth();
 	arena_release(&a);
 }
@@ -358,32 +360,32 @@ static void test_create_user_checks(void **state)
 	char msg[256];
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "zhang", "张三", "310104", "window_clerk",
-	                                        "Clerk#2026ok", msg, sizeof(msg)),
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "zhang", "张三", "310104",
+	                                        "window_clerk", "Clerk#2026ok", msg, sizeof(msg)),
 	                 ERR_OK);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "zhang", "张三", "310104", "window_clerk",
-	                                        "Clerk#2026ok", msg, sizeof(msg)),
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "zhang", "张三", "310104",
+	                                        "window_clerk", "Clerk#2026ok", msg, sizeof(msg)),
 	                 ERR_EXISTS);
 	assert_non_null(strstr(msg, "已存在"));
-	assert_int_equal(auth_admin_create_user(&fx.srv, "li", "李四", "310104", "window_clerk",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "li", "李四", "310104", "window_clerk",
 	                                        "Li#2026okay", msg, sizeof(msg)),
 	                 ERR_BAD_FIELD);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "lisi", "李四", "999", "window_clerk",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "lisi", "李四", "999", "window_clerk",
 	                                        "Li#2026okay", msg, sizeof(msg)),
 	                 ERR_NOT_FOUND);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "lisi", "李四", "310104", "nope",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "lisi", "李四", "310104", "nope",
 	                                        "Li#2026okay", msg, sizeof(msg)),
 	                 ERR_NOT_FOUND);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "lisi", "李四", "310104",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "lisi", "李四", "310104",
 	                                        "sysadmin, auditor", "Li#2026okay", msg,
 	                                        sizeof(msg)),
 	                 ERR_INVALID);
 	assert_non_null(strstr(msg, "三员分立"));
-	assert_int_equal(auth_admin_create_user(&fx.srv, "lisi", "李四", "310104", "window_clerk",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "lisi", "李四", "310104", "window_clerk",
 	                                        "lisi2026", msg, sizeof(msg)),
 	                 ERR_PASSWORD_POLICY);
-	assert_int_equal(auth_admin_create_user(&fx.srv, "lisi", "李四", "310104",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "lisi", "李四", "310104",
 	                                        "window_clerk,centre_manager", "Li#2026okay", msg,
 	                                        sizeof(msg)),
 	                 ERR_OK);
@@ -393,7 +395,7 @@ static void test_create_user_checks(void **state)
 	struct integrity_issue *issues;
 	load(&a, uid, &id, &issues);
 	assert_true(id.must_change);
-	assert_true(auth_identity_expired(&fx.srv, &id, time_now_ms()));
+	assert_true(auth_identity_expired(&dbfx.srv, &id, time_now_ms()));
 	assert_int_equal(id.nroles, 2);
 	assert_true(has_perm(&id, "queue.manage") && has_perm(&id, "queue.call"));
 	assert_int_equal(count(&a, "SELECT COUNT(*) FROM audit_log WHERE action ="
@@ -410,26 +412,26 @@ static void test_password_history_keeps_five(void **state)
 	char msg[256];
 	arena_init(&a, 0);
 	start_auth();
-	assert_int_equal(auth_seed_demo(&fx.srv, NULL), ERR_OK);
+	assert_int_equal(auth_seed_demo(&dbfx.srv, NULL), ERR_OK);
 	const char *pw[] = {"Secret#2026p0", "Secret#2026p1", "Secret#2026p2",
 	                    "Secret#2026p3", "Secret#2026p4", "Secret#2026p5"};
-	assert_int_equal(auth_admin_create_user(&fx.srv, "hist", "历史", "310104", "window_clerk",
+	assert_int_equal(auth_admin_create_user(&dbfx.srv, "hist", "历史", "310104", "window_clerk",
 	                                        pw[0], msg, sizeof(msg)),
 	                 ERR_OK);
-	assert_int_equal(auth_admin_reset_password(&fx.srv, "hist", pw[0], msg, sizeof(msg)),
+	assert_int_equal(auth_admin_reset_password(&dbfx.srv, "hist", pw[0], msg, sizeof(msg)),
 	                 ERR_PASSWORD_POLICY);
 	assert_non_null(strstr(msg, "最近 5 次"));
 	for (int i = 1; i <= 5; i++)
 		assert_int_equal(
-		    auth_admin_reset_password(&fx.srv, "hist", pw[i], msg, sizeof(msg)), ERR_OK);
+		    auth_admin_reset_password(&dbfx.srv, "hist", pw[i], msg, sizeof(msg)), ERR_OK);
 	assert_int_equal(count(&a, "SELECT COUNT(*) FROM password_history WHERE user_id ="
 	                           " (SELECT id FROM users WHERE username = 'hist')"),
 	                 5);
-	assert_int_equal(auth_admin_reset_password(&fx.srv, "hist", pw[1], msg, sizeof(msg)),
+	assert_int_equal(auth_admin_reset_password(&dbfx.srv, "hist", pw[1], msg, sizeof(msg)),
 	                 ERR_PASSWORD_POLICY);
-	assert_int_equal(auth_admin_reset_password(&fx.srv, "hist", pw[0], msg, sizeof(msg)),
+	assert_int_equal(auth_admin_reset_password(&dbfx.srv, "hist", pw[0], msg, sizeof(msg)),
 	                 ERR_OK); /* six passwords ago: allowed again */
-	assert_int_equal(auth_admin_reset_password(&fx.srv, "nobody", pw[0], msg, sizeof(msg)),
+	assert_int_equal(auth_admin_reset_password(&dbfx.srv, "nobody", pw[0], msg, sizeof(msg)),
 	                 ERR_NOT_FOUND);
 	stop_auth();
 	arena_release(&a);
@@ -443,25 +445,25 @@ static void test_create_org_checks(void **state)
 	arena_init(&a, 0);
 	start_auth();
 	assert_int_equal(
-	    auth_admin_create_org(&fx.srv, "320000", "江苏省", "city", NULL, msg, sizeof(msg)),
+	    auth_admin_create_org(&dbfx.srv, "320000", "江苏省", "city", NULL, msg, sizeof(msg)),
 	    ERR_OK);
-	assert_int_equal(auth_admin_create_org(&fx.srv, "320100", "南京市", "district", "320000",
+	assert_int_equal(auth_admin_create_org(&dbfx.srv, "320100", "南京市", "district", "320000",
 	                                       msg, sizeof(msg)),
 	                 ERR_OK);
-	assert_int_equal(auth_admin_create_org(&fx.srv, "320100", "重复", "district", "320000", msg,
-	                                       sizeof(msg)),
+	assert_int_equal(auth_admin_create_org(&dbfx.srv, "320100", "重复", "district", "320000",
+	                                       msg, sizeof(msg)),
 	                 ERR_EXISTS);
 	assert_int_equal(
-	    auth_admin_create_org(&fx.srv, "320101", "错层", "city", "320100", msg, sizeof(msg)),
+	    auth_admin_create_org(&dbfx.srv, "320101", "错层", "city", "320100", msg, sizeof(msg)),
 	    ERR_INVALID);
 	assert_int_equal(
-	    auth_admin_create_org(&fx.srv, "320102", "无上级", "street", "999", msg, sizeof(msg)),
+	    auth_admin_create_org(&dbfx.srv, "320102", "无上级", "street", "999", msg, sizeof(msg)),
 	    ERR_NOT_FOUND);
-	assert_int_equal(auth_admin_create_org(&fx.srv, "320103", "层级", "province", "320000", msg,
-	                                       sizeof(msg)),
+	assert_int_equal(auth_admin_create_org(&dbfx.srv, "320103", "层级", "province", "320000",
+	                                       msg, sizeof(msg)),
 	                 ERR_BAD_FIELD);
-	struct db_rows *rs = fx_sql(&a, "SELECT c.path, p.id, p.path FROM orgs c JOIN orgs p"
-	                                " ON p.id = c.parent_id WHERE c.code = '320100'");
+	struct db_rows *rs = dbfx_sql(&a, "SELECT c.path, p.id, p.path FROM orgs c JOIN orgs p"
+	                                  " ON p.id = c.parent_id WHERE c.code = '320100'");
 	char want[64];
 	snprintf(want, sizeof(want), "%s", db_text(rs, 0, 2));
 	assert_true(strncmp(db_text(rs, 0, 0), want, strlen(want)) == 0);
@@ -473,20 +475,22 @@ static void test_create_org_checks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    FX_TEST(test_password_policy_names_each_rule),
-	    FX_TEST(test_username_syntax),
-	    FX_TEST(test_rate_limit_window_slides),
-	    FX_TEST(test_rate_limit_memory_is_bounded),
-	    FX_TEST(test_scope_covers_the_subtree_only),
-	    FX_TEST(test_demo_tree_and_accounts),
-	    FX_TEST(test_builtin_roles_separate_duties),
-	    FX_TEST(test_tampered_role_perm_grants_nothing),
-	    FX_TEST(test_rewritten_permission_code_grants_nothing),
-	    FX_TEST(test_moved_or_renamed_grants_grant_nothing),
-	    FX_TEST(test_restart_does_not_repair_tampered_rows),
-	    FX_TEST(test_create_user_checks),
-	    FX_TEST(test_password_history_keeps_five),
-	    FX_TEST(test_create_org_checks),
+	    DBFX_TEST(test_password_policy_names_each_rule),
+	    DBFX_TEST(test_username_syntax),
+	    DBFX_TEST(test_rate_limit_window_slides),
+	    DBFX_TEST(test_rate_limit_memory_is_bounded),
+	    DBFX_TEST(test_scope_covers_the_subtree_only),
+	    DBFX_TEST(test_demo_tree_and_accounts),
+	    DBFX_TEST(test_builtin_roles_separate_duties),
+	    DBFX_TEST(test_tampered_role_perm_grants_nothing),
+	    DBFX_TEST(test_rewritten_permission_code_grants_nothing),
+	    DBFX_TEST(test_moved_or_renamed_grants_grant_nothing),
+	    DBFX_TEST(test_restart_does_not_repair_tampered_rows),
+	    DBFX_TEST(test_create_user_checks),
+	    DBFX_TEST(test_password_history_keeps_five),
+	    DBFX_TEST(test_create_org_checks),
 	};
-	return fx_run("auth", tests, sizeof(tests) / sizeof(tests[0]));
+	const struct dbfx_opts opts = {.pool = 6, .keys = true};
+	log_setup(LOG_ERROR, stderr);
+	return dbfx_run("auth", &opts, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }

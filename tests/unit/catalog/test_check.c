@@ -842,6 +842,9 @@ static void test_bad_dir(void **state)
 	     "统一社会信用代码“11310000425010968E”重复", false},
 	    {"code_tables/extra.json", "id", "代码表 id“other”应与文件名“extra”一致", false},
 	    {"code_tables/gender.json", "entries[4].code", "代码“1”重复", false},
+	    {"code_tables/gender.json", "entries[3].aliases[0]", "名称或别名“男”重复（代码“1”）",
+	     false},
+	    {"code_tables/gender.json", "entries[3].aliases[1]", "别名应为非空字符串", false},
 	    {"code_tables", "", "缺少内置代码表“marital_status.json”", false},
 	    {"items/gongan/310003002000.json", "department",
 	     "事项属于部门“minzheng”，却放在 items/gongan/ 下", false},
@@ -889,7 +892,7 @@ static void test_bad_dir(void **state)
 		catalog_problems_print(&pr, stderr);
 		fail();
 	}
-	assert_int_equal(pr.errors, 14);
+	assert_int_equal(pr.errors, 16);
 	assert_int_equal(counts.items, 3);
 	assert_int_equal(counts.departments, 14);
 
@@ -930,6 +933,12 @@ static void test_good_dir_and_load(void **state)
 	    "310004015000");
 	assert_true(json_is_array(json_object_get(set->code_changes, "changes")));
 	assert_non_null(json_object_get(set->code_tables, "district"));
+	/* code, name or alias → code */
+	assert_string_equal(catalog_ref_code_of(set->ref, "gender", "1"), "1");
+	assert_string_equal(catalog_ref_code_of(set->ref, "gender", "女"), "2");
+	assert_string_equal(catalog_ref_code_of(set->ref, "gender", "男性"), "1");
+	assert_null(catalog_ref_code_of(set->ref, "gender", "男士"));
+	assert_null(catalog_ref_code_of(set->ref, "no_such_table", "1"));
 	assert_int_equal(json_array_size(json_object_get(set->departments, "departments")), 13);
 	/* reference lookups */
 	const json_t *d = catalog_ref_department(set->ref, "gongan");

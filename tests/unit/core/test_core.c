@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/timeutil.h"
 
 /* ---- arena ---- */
 
@@ -824,6 +825,71 @@ static void test_base64(void **state)
 	buf_release(&b);
 }
 
+static void test_json_path(void **state)
+{
+	(void)state;
+	json_t *o = json_object();
+	assert_int_equal(json_path_set_new(o, "applicant.address.district", json_string("310104")),
+	                 0);
+	assert_string_equal(json_string_value(json_path_get(o, "applicant.address.district")),
+	                    "310104");
+	assert_ptr_equal(json_path_get(o, ""), o);
+	assert_ptr_equal(json_path_get(o, NULL), o);
+	assert_null(json_path_get(o, "applicant.phone"));
+	assert_null(json_path_get(o, "applicant.address.district.x")); /* not an object */
+	/* a non-object on the way is replaced */
+	assert_int_equal(json_path_set_new(o, "applicant.address.district.x", json_true()), 0);
+	assert_true(json_is_true(json_path_get(o, "applicant.address.district.x")));
+	/* a segment over 128 bytes */
+	char longseg[200];
+	memset(longseg, 'a', sizeof(longseg) - 1);
+	longseg[sizeof(longseg) - 1] = 0;
+	assert_int_equal(json_path_set_new(o, longseg, json_true()), -1);
+	assert_null(json_path_get(o, longseg));
+	json_t *arr = json_array();
+	assert_int_equal(json_path_set_new(arr, "x", json_true()), -1); /* base not an object */
+	json_decref(arr);
+	json_decref(o);
+}
+
+static void test_dates_and_mod11(void **state)
+{
+	(void)state;
+	assert_true(time_leap_year(2000));
+	assert_false(time_leap_year(1900));
+	assert_true(time_leap_year(2024));
+	assert_false(time_leap_year(2026));
+	assert_int_equal(time_days_in_month(2024, 2), 29);
+	assert_int_equal(time_days_in_month(2100, 2), 28);
+	assert_int_equal(time_days_in_month(2026, 13), 0);
+	assert_true(time_date_valid(2024, 2, 29));
+	assert_false(time_date_valid(2026, 2, 29));
+	assert_false(time_date_valid(2026, 4, 31));
+	assert_false(time_date_valid(2026, 1, 0));
+	int y = 0, m = 0, d = 0;
+	assert_true(time_date_parse("2026-11-29", 1900, 2999, &y, &m, &d));
+	assert_int_equal(y * 10000 + m * 100 + d, 20261129);
+	assert_false(time_date_parse("2026-02-30", 1900, 2999, &y, &m, &d));
+	assert_false(time_date_parse("1899-12-31", 1900, 2999, NULL, NULL, NULL));
+	assert_false(time_date_parse("2026-1-29", 1900, 2999, NULL, NULL, NULL));
+	assert_false(time_date_parse("2026/11/29", 1900, 2999, NULL, NULL, NULL));
+	assert_false(time_date_parse("2026-11-2x", 1900, 2999, NULL, NULL, NULL));
+	assert_false(time_date_parse(NULL, 1900, 2999, NULL, NULL, NULL));
+	assert_int_equal(time_days_from_civil(1970, 1, 1), 0);
+	assert_int_equal(time_days_from_civil(2000, 3, 1), 11017);
+	assert_int_equal(time_days_from_civil(1969, 12, 31), -1);
+	for (int64_t z = -800000; z <= 800000; z += 997) { /* round trip, years 0..4160 */
+		int64_t yy;
+		time_civil_from_days(z, &yy, &m, &d);
+		assert_true(time_date_valid(yy, m, d));
+		assert_int_equal(time_days_from_civil(yy, m, d), z);
+	}
+	/* GB 11643 samples: the check characters of DOMAIN.md's numbers */
+	assert_int_equal(str_mod11_2("11010519491231002"), 'X');
+	assert_int_equal(str_mod11_2("93268219850101001"), '7');
+	assert_int_equal(str_mod11_2("1101051949123100a"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +905,8 @@ int main(void)
 	    cmocka_unit_test(test_trace_start),
 	    cmocka_unit_test(test_err_table),
 	    cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_json_path),
+	    cmocka_unit_test(test_dates_and_mod11),
 	    cmocka_unit_test(test_log_lines_stay_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

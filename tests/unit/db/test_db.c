@@ -1,40 +1,23 @@
 /* test_db.c: one scenario suite run against SQLite (a temporary file under SHOULI_TEST_TMP)
  * and, when SHOULI_TEST_PG holds a libpq conninfo (see scripts/pg-test.sh), against
  * PostgreSQL as well, each run in a schema of its own that is dropped at the end. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "../common/db_fixture.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "db/db.h"
 #include "db/db_int.h"
 
-struct fx {
-	bool pg;
-	const char *engine;
-	char root[512];    /* scratch directory of this run */
-	char migdir[600];  /* migration files */
-	char url[1024];    /* the database under test */
-	char pg_base[512]; /* PG: conninfo without search_path */
-	char schemas[8][64];
-	int nschemas;
-	int targets;
-	struct db *db;
-};
-
-static struct fx fx;
+/* The database under test is dbfx.srv.db, opened on an empty target: these tests bring
+ * migrations of their own, written under the scratch directory. */
+static struct {
+	char migdir[700]; /* <root>/migrations */
+} fx;
 
 /* ---- helpers ---- */
 
@@ -55,81 +38,10 @@ static void remove_file(const char *dir, const char *name)
 	assert_int_equal(unlink(path), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void mkdirs(const char *path)
-{
-	char tmp[512];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			mkdir(tmp, 0700);
-			*p = '/';
-		}
-	}
-	mkdir(tmp, 0700);
-}
-
-/* A fresh, empty database: a new SQLite file, or a new PG schema reached through
- * search_path. */
-static void new_target(char *url, size_t urlsz)
-{
-	int k = fx.targets++;
-	if (!fx.pg) {
-		snprintf(url, urlsz, "sqlite:%s/t%d.db", fx.root, k);
-		return;
-	}
-	assert_true(fx.nschemas < 8);
-	char *schema = fx.schemas[fx.nschemas++];
-	snprintf(schema, sizeof(fx.schemas[0]), "shouli_t%ld_%d", (long)getpid(), k);
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char msg[256], sql[160];
-	snprintf(url, urlsz, "postgres:%s", fx.pg_base);
-	assert_int_equal(db_open(url, 1, &admin, msg, sizeof(msg)), ERR_OK);
-	assert_int_equal(db_acquire(admin, 1000, &c), ERR_OK);
-	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	assert_int_equal(db_exec(c, NULL, NULL, sql, ""), ERR_OK);
-	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-	assert_int_equal(db_exec(c, NULL, NULL, sql, ""), ERR_OK);
-	db_release(c);
-	db_close(admin);
-	snprintf(url, urlsz, "postgres:%s options='-csearch_path=%s'", fx.pg_base, schema);
-}
-
-static void drop_schemas(void)
-{
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256], sql[160];
-	if (!fx.nschemas)
-		return;
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	if (db_open(url, 1, &admin, msg, sizeof(msg)) != ERR_OK)
-		return;
-	if (db_acquire(admin, 1000, &c) == ERR_OK) {
-		for (int k = 0; k < fx.nschemas; k++) {
-			snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE",
-			         fx.schemas[k]);
-			db_exec(c, NULL, NULL, sql, "");
-		}
-		db_release(c);
-	}
-	db_close(admin);
-	fx.nschemas = 0;
-}
-
 static struct db_conn *acquire(void)
 {
 	struct db_conn *c = NULL;
-	assert_int_equal(db_acquire(fx.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_non_null(c);
 	return c;
 }
@@ -170,7 +82,7 @@ static const char mig3_pg[] = "CREATE TABLE eng (name TEXT);\n"
 
 static void write_base_migrations(const char *dir)
 {
-	mkdirs(dir);
+	dbfx_mkdirs(dir);
 	write_file(dir, "0001_init.sql", mig1);
 	write_file(dir, "0002_more.sql", mig2);
 	write_file(dir, "0003_eng.sqlite.sql", mig3_sqlite);
@@ -182,31 +94,10 @@ static void write_base_migrations(const char *dir)
 
 static int group_setup(void **state)
 {
-	(void)state;
-	char msg[256];
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	snprintf(fx.root, sizeof(fx.root), "%s/db-%s-%ld", tmp && *tmp ? tmp : "/tmp", fx.engine,
-	         (long)getpid());
-	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdirs(fx.root);
-	snprintf(fx.migdir, sizeof(fx.migdir), "%s/migrations", fx.root);
-	write_base_migrations(fx.migdir);
-	new_target(fx.url, sizeof(fx.url));
-	if (db_open(fx.url, 6, &fx.db, msg, sizeof(msg)) != ERR_OK) {
-		fprintf(stderr, "db_open(%s): %s\n", fx.url, msg);
+	if (dbfx_setup(state))
 		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	db_close(fx.db);
-	fx.db = NULL;
-	if (fx.pg)
-		drop_schemas();
-	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(fx.migdir, sizeof(fx.migdir), "%s/migrations", dbfx.root);
+	write_base_migrations(fx.migdir);
 	return 0;
 }
 
@@ -224,8 +115,8 @@ static void test_open_errors(void **state)
 	assert_int_equal(db_open("sqlite:/nonexistent-dir/x/y.db", 2, &db, msg, sizeof(msg)),
 	                 ERR_DB);
 	assert_null(db);
-	assert_string_equal(db_engine(fx.db), fx.engine);
-	assert_int_equal(db_ping(fx.db), ERR_OK);
+	assert_string_equal(db_engine(dbfx.srv.db), dbfx.engine);
+	assert_int_equal(db_ping(dbfx.srv.db), ERR_OK);
 }
 
 static void test_migrations(void **state)
@@ -238,20 +129,20 @@ static void test_migrations(void **state)
 	struct db_rows *rs;
 	arena_init(&a, 0);
 
-	assert_int_equal(db_pending_migrations(fx.db, fx.migdir, &pending), ERR_OK);
+	assert_int_equal(db_pending_migrations(dbfx.srv.db, fx.migdir, &pending), ERR_OK);
 	assert_int_equal(pending, 3);
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
-	assert_int_equal(db_pending_migrations(fx.db, fx.migdir, &pending), ERR_OK);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_pending_migrations(dbfx.srv.db, fx.migdir, &pending), ERR_OK);
 	assert_int_equal(pending, 0);
 	/* Idempotent: a second run applies nothing and records nothing twice. */
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
 
 	c = acquire();
 	assert_int_equal(count_rows(c, "schema_migrations"), 3);
 	/* The engine-specific file of this engine ran, the other one did not. */
 	assert_int_equal(db_exec(c, &a, &rs, "SELECT name FROM eng", ""), ERR_OK);
 	assert_int_equal(rs->nrows, 1);
-	assert_string_equal(db_text(rs, 0, 0), fx.engine);
+	assert_string_equal(db_text(rs, 0, 0), dbfx.engine);
 	assert_int_equal(
 	    db_exec(c, &a, &rs,
 	            "SELECT version, name, checksum, applied_at FROM schema_migrations "
@@ -260,7 +151,7 @@ static void test_migrations(void **state)
 	    ERR_OK);
 	assert_int_equal(rs->nrows, 3);
 	assert_int_equal(db_int(rs, 2, 0), 3);
-	assert_string_equal(db_text(rs, 2, 1), fx.pg ? "0003_eng.pg.sql" : "0003_eng.sqlite.sql");
+	assert_string_equal(db_text(rs, 2, 1), dbfx.pg ? "0003_eng.pg.sql" : "0003_eng.sqlite.sql");
 	assert_int_equal(strlen(db_text(rs, 0, 2)), 16);
 	assert_true(db_int(rs, 0, 3) > 1700000000000LL);
 	/* {{ID}} is an auto-increment key on both engines. */
@@ -277,16 +168,16 @@ static void test_migrations(void **state)
 
 	/* A new file is pending, then applied. */
 	write_file(fx.migdir, "0004_extra.sql", "CREATE TABLE extra (x INTEGER);\n");
-	assert_int_equal(db_pending_migrations(fx.db, fx.migdir, &pending), ERR_OK);
+	assert_int_equal(db_pending_migrations(dbfx.srv.db, fx.migdir, &pending), ERR_OK);
 	assert_int_equal(pending, 1);
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
-	assert_int_equal(db_pending_migrations(fx.db, fx.migdir, &pending), ERR_OK);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_pending_migrations(dbfx.srv.db, fx.migdir, &pending), ERR_OK);
 	assert_int_equal(pending, 0);
 
 	/* A failing file applies nothing (its own transaction) and names itself. */
 	write_file(fx.migdir, "0005_bad.sql",
 	           "CREATE TABLE bad1 (x INTEGER);\nCREATE TABLEX oops (y INTEGER);\n");
-	assert_int_not_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_not_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
 	assert_non_null(strstr(msg, "0005_bad.sql"));
 	c = acquire();
 	assert_int_equal(db_exec(c, &a, &rs, "SELECT count(*) FROM bad1", ""), ERR_DB);
@@ -296,25 +187,27 @@ static void test_migrations(void **state)
 
 	/* Unknown macros and ambiguous versions are refused before anything runs. */
 	write_file(fx.migdir, "0006_typo.sql", "CREATE TABLE typo (id {{IDD}});\n");
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
 	assert_non_null(strstr(msg, "0006_typo.sql"));
 	remove_file(fx.migdir, "0006_typo.sql");
-	write_file(fx.migdir, fx.pg ? "0004_extra.pg.sql" : "0004_extra.sqlite.sql", "SELECT 1;\n");
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
+	write_file(fx.migdir, dbfx.pg ? "0004_extra.pg.sql" : "0004_extra.sqlite.sql",
+	           "SELECT 1;\n");
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
 	assert_non_null(strstr(msg, "0004_extra"));
-	remove_file(fx.migdir, fx.pg ? "0004_extra.pg.sql" : "0004_extra.sqlite.sql");
+	remove_file(fx.migdir, dbfx.pg ? "0004_extra.pg.sql" : "0004_extra.sqlite.sql");
 	write_file(fx.migdir, "x_nonumber.sql", "SELECT 1;\n");
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_CONFIG);
 	assert_non_null(strstr(msg, "x_nonumber.sql"));
 	remove_file(fx.migdir, "x_nonumber.sql");
 
 	/* An applied file that changed is an error naming it; restoring it clears it. */
 	write_file(fx.migdir, "0002_more.sql", "CREATE TABLE w (id INTEGER);\n");
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_INTEGRITY);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_INTEGRITY);
 	assert_non_null(strstr(msg, "0002_more.sql"));
 	write_file(fx.migdir, "0002_more.sql", mig2);
-	assert_int_equal(db_migrate(fx.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
-	assert_int_equal(db_migrate(fx.db, "/nonexistent/migrations", msg, sizeof(msg)), ERR_IO);
+	assert_int_equal(db_migrate(dbfx.srv.db, fx.migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_migrate(dbfx.srv.db, "/nonexistent/migrations", msg, sizeof(msg)),
+	                 ERR_IO);
 	arena_release(&a);
 }
 
@@ -344,8 +237,8 @@ static void test_migrate_concurrently(void **state)
 	char url[1024], dir[700];
 	struct migrator m[3];
 	pthread_t th[3];
-	new_target(url, sizeof(url));
-	snprintf(dir, sizeof(dir), "%s/migrations-race", fx.root);
+	assert_int_equal(dbfx_target(url, sizeof(url)), ERR_OK);
+	snprintf(dir, sizeof(dir), "%s/migrations-race", dbfx.root);
 	write_base_migrations(dir);
 	/* A slow-ish file widens the race window. */
 	write_file(dir, "0004_fill.sql",
@@ -514,7 +407,7 @@ static void test_text_from_input(void **state)
 	arena_init(&a, 0);
 
 	enum err e = db_execv(c, &a, NULL, "INSERT INTO kv (k, t) VALUES (?, ?)", v, 2);
-	if (fx.pg) {
+	if (dbfx.pg) {
 		assert_int_equal(e, ERR_BAD_UTF8);
 	} else {
 		assert_int_equal(e, ERR_OK);
@@ -524,7 +417,7 @@ static void test_text_from_input(void **state)
 		assert_memory_equal(db_cell(rs, 0, 0)->p, nul, 3);
 	}
 	e = db_exec(c, &a, NULL, "INSERT INTO kv (k, t) VALUES (?, ?)", "ss", "bad", bad);
-	if (fx.pg) {
+	if (dbfx.pg) {
 		assert_int_equal(e, ERR_BAD_UTF8);
 	} else {
 		assert_int_equal(e, ERR_OK);
@@ -547,7 +440,7 @@ static void test_errors(void **state)
 	struct db_rows *rs;
 	struct db_stats before, after;
 	arena_init(&a, 0);
-	db_stats_get(fx.db, &before);
+	db_stats_get(dbfx.srv.db, &before);
 
 	assert_int_equal(db_exec(c, NULL, NULL, "INSERT INTO kv (k) VALUES (?)", "s", "dup"),
 	                 ERR_OK);
@@ -574,7 +467,7 @@ static void test_errors(void **state)
 	                 ERR_OK);
 	assert_int_equal(db_exec(c, NULL, NULL, "INSERT INTO kv (k) VALUES (?)", "s", "dup"),
 	                 ERR_EXISTS);
-	if (fx.pg) /* the failed transaction cannot commit: never report it as stored */
+	if (dbfx.pg) /* the failed transaction cannot commit: never report it as stored */
 		assert_int_not_equal(db_commit(c), ERR_OK);
 	else
 		assert_int_equal(db_rollback(c), ERR_OK);
@@ -583,7 +476,7 @@ static void test_errors(void **state)
 	assert_int_equal(db_int(rs, 0, 0), 0);
 	assert_int_equal(db_exec(c, NULL, NULL, "DELETE FROM kv WHERE k = 'dup'", ""), ERR_OK);
 
-	db_stats_get(fx.db, &after);
+	db_stats_get(dbfx.srv.db, &after);
 	assert_true(after.queries > before.queries);
 	assert_true(after.errors >= before.errors + 5);
 	assert_true(after.query_ns > before.query_ns);
@@ -655,7 +548,7 @@ static void test_pool(void **state)
 	struct db_conn *c1 = NULL, *c2 = NULL, *c3 = NULL;
 	struct db_stats st;
 	char msg[256];
-	assert_int_equal(db_open(fx.url, 2, &db, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_open(dbfx.url, 2, &db, msg, sizeof(msg)), ERR_OK);
 	assert_int_equal(db_acquire(db, 100, &c1), ERR_OK);
 	assert_int_equal(db_acquire(db, 100, &c2), ERR_OK);
 	assert_ptr_not_equal(c1, c2);
@@ -734,7 +627,7 @@ static void test_concurrent_writers(void **state)
 	struct db_rows *rs;
 	arena_init(&a, 0);
 	for (int k = 0; k < WRITERS; k++) {
-		w[k] = (struct writer){fx.db, k, 0, ERR_OK};
+		w[k] = (struct writer){dbfx.srv.db, k, 0, ERR_OK};
 		assert_int_equal(pthread_create(&th[k], NULL, writer_main, &w[k]), 0);
 	}
 	for (int k = 0; k < WRITERS; k++) {
@@ -785,7 +678,7 @@ static void test_statement_cache(void **state)
 		}
 		arena_release(&a);
 	}
-	if (fx.pg) {
+	if (dbfx.pg) {
 		/* Evicted statements are deallocated on the server: the session holds at
 		 * most the cache's 128. */
 		assert_int_equal(
@@ -800,7 +693,7 @@ static void test_statement_cache(void **state)
 	for (int k = 300; k < 310; k++) {
 		snprintf(sql, sizeof(sql), "SELECT CAST(? AS BIGINT) + %d", k);
 		assert_int_equal(db_exec(c, &a, &rs, sql, "i", (int64_t)0),
-		                 fx.pg ? ERR_DB : ERR_OK);
+		                 dbfx.pg ? ERR_DB : ERR_OK);
 	}
 	assert_int_equal(db_rollback(c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, "SELECT CAST(? AS BIGINT) + 1", "i", (int64_t)1),
@@ -832,7 +725,7 @@ static void test_schema_change(void **state)
 	                 ERR_OK);
 	assert_int_equal(db_begin(c1), ERR_OK);
 	enum err e = db_exec(c1, &a, &rs, "SELECT * FROM chg", "");
-	assert_int_equal(e, fx.pg ? ERR_DB : ERR_OK);
+	assert_int_equal(e, dbfx.pg ? ERR_DB : ERR_OK);
 	assert_int_equal(db_rollback(c1), ERR_OK);
 	assert_int_equal(db_exec(c1, &a, &rs, "SELECT * FROM chg", ""), ERR_OK);
 	assert_int_equal(rs->ncols, 3);
@@ -846,7 +739,7 @@ static void test_schema_change(void **state)
 static void test_reconnect(void **state)
 {
 	(void)state;
-	if (!fx.pg)
+	if (!dbfx.pg)
 		skip();
 	struct db_conn *c1 = acquire(), *c2 = acquire();
 	struct arena a;
@@ -906,16 +799,16 @@ static void test_durability(void **state)
 	assert_int_equal(db_exec(c, NULL, NULL, "INSERT INTO kv (k) VALUES ('not-committed')", ""),
 	                 ERR_OK);
 	db_release(c);
-	db_close(fx.db);
-	fx.db = NULL;
+	db_close(dbfx.srv.db);
+	dbfx.srv.db = NULL;
 
-	assert_int_equal(db_open(fx.url, 6, &fx.db, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_open(dbfx.url, 6, &dbfx.srv.db, msg, sizeof(msg)), ERR_OK);
 	c = acquire();
 	assert_int_equal(count_rows(c, "kv WHERE k LIKE 'durable-%'"), 10);
 	assert_int_equal(count_rows(c, "kv WHERE k = 'not-committed'"), 0);
 	db_release(c);
 	int pending = -1;
-	assert_int_equal(db_pending_migrations(fx.db, fx.migdir, &pending), ERR_OK);
+	assert_int_equal(db_pending_migrations(dbfx.srv.db, fx.migdir, &pending), ERR_OK);
 	assert_int_equal(pending, 0);
 }
 
@@ -963,28 +856,19 @@ static const struct CMUnitTest tests[] = {
 
 int main(void)
 {
+	const struct dbfx_opts opts = {.pool = 6, .no_migrate = true};
 	int failed = 0;
 	char logpath[600];
 	const char *tmp = getenv("SHOULI_TEST_TMP");
-	mkdirs(tmp && *tmp ? tmp : "/tmp");
+	dbfx_mkdirs(tmp && *tmp ? tmp : "/tmp");
 	/* Expected failures log errors: keep them out of the test output, but keep them. */
 	snprintf(logpath, sizeof(logpath), "%s/db-test.log", tmp && *tmp ? tmp : "/tmp");
 	FILE *log = fopen(logpath, "w");
 	log_setup(LOG_DEBUG, log ? log : stderr);
 
 	failed += cmocka_run_group_tests_name("db", engine_independent, NULL, NULL);
-	fx = (struct fx){.pg = false, .engine = "sqlite"};
-	failed += cmocka_run_group_tests_name("db/sqlite", tests, group_setup, group_teardown);
-
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg) {
-		fx = (struct fx){.pg = true, .engine = "postgres"};
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", pg);
-		failed +=
-		    cmocka_run_group_tests_name("db/postgres", tests, group_setup, group_teardown);
-	} else {
-		printf("[  SKIPPED ] db/postgres: set SHOULI_TEST_PG (scripts/pg-test.sh start)\n");
-	}
+	failed += dbfx_run("db", &opts, tests, sizeof(tests) / sizeof(tests[0]), group_setup,
+	                   dbfx_teardown);
 	if (log)
 		fclose(log);
 	return failed ? 1 : 0;

@@ -4,22 +4,13 @@
  *
  * Time is an injected clock that starts a day ahead of the wall clock (enqueue stamps rows
  * with the wall clock, so they are due at once) and moves only when a test moves it. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "../common/db_fixture.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/buf.h"
-#include "core/id.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/timeutil.h"
@@ -32,14 +23,7 @@
 #define MANY   500
 
 struct fx {
-	bool pg;
-	char root[512];
-	char url[1024];
-	char pg_base[512];
-	char schema[64];
-	char migdir[600];
-	struct server srv;
-	_Atomic int64_t now;
+	_Atomic int64_t now; /* the injected clock */
 };
 
 static struct fx fx;
@@ -56,108 +40,12 @@ static void advance(int64_t ms)
 	atomic_fetch_add(&fx.now, ms);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void mkdirs(const char *path)
-{
-	char tmp[512];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			mkdir(tmp, 0700);
-			*p = '/';
-		}
-	}
-	mkdir(tmp, 0700);
-}
-
-static int admin_sql(const char *sql)
-{
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256];
-	int rc = -1;
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	if (db_open(url, 1, &admin, msg, sizeof(msg)) != ERR_OK)
-		return -1;
-	if (db_acquire(admin, 2000, &c) == ERR_OK) {
-		rc = db_exec(c, NULL, NULL, sql, "") == ERR_OK ? 0 : -1;
-		db_release(c);
-	}
-	db_close(admin);
-	return rc;
-}
-
-static int group_setup(bool pg)
-{
-	char msg[512] = "", hex[9], sql[200];
-	const char *src = getenv("SHOULI_SOURCE_DIR");
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	memset(&fx, 0, sizeof(fx));
-	fx.pg = pg;
-	snprintf(fx.migdir, sizeof(fx.migdir), "%s/migrations", src && *src ? src : ".");
-	if (id_random_hex(hex, 4))
-		return -1;
-	if (pg) {
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", getenv("SHOULI_TEST_PG"));
-		snprintf(fx.schema, sizeof(fx.schema), "outbox_t%ld_%s", (long)getpid(), hex);
-		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx.schema);
-		if (admin_sql(sql))
-			return -1;
-		snprintf(fx.url, sizeof(fx.url), "postgres:%s options='-csearch_path=%s'",
-		         fx.pg_base, fx.schema);
-	} else {
-		snprintf(fx.root, sizeof(fx.root), "%s/outbox-%ld-%s", tmp && *tmp ? tmp : "/tmp",
-		         (long)getpid(), hex);
-		mkdirs(fx.root);
-		snprintf(fx.url, sizeof(fx.url), "sqlite:%s/outbox.db", fx.root);
-	}
-	if (db_open(fx.url, 6, &fx.srv.db, msg, sizeof(msg)) ||
-	    db_migrate(fx.srv.db, fx.migdir, msg, sizeof(msg))) {
-		fprintf(stderr, "outbox test: database setup failed: %s\n", msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-	(void)state;
-	return group_setup(false);
-}
-
-static int setup_pg(void **state)
-{
-	(void)state;
-	return group_setup(true);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	char sql[200];
-	db_close(fx.srv.db);
-	fx.srv.db = NULL;
-	if (fx.pg) {
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		return admin_sql(sql);
-	}
-	return nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Every test starts from an empty table and a fresh clock. */
 static int test_setup(void **state)
 {
 	(void)state;
 	struct db_conn *c = NULL;
-	if (db_acquire(fx.srv.db, 2000, &c))
+	if (db_acquire(dbfx.srv.db, 2000, &c))
 		return -1;
 	enum err e = db_exec(c, NULL, NULL, "DELETE FROM events", "");
 	db_release(c);
@@ -182,15 +70,15 @@ static struct outbox *new_outbox(void)
 {
 	struct outbox *o = NULL;
 	struct outbox_config cfg = test_config();
-	assert_int_equal(outbox_create(&fx.srv, &cfg, &o), ERR_OK);
-	fx.srv.outbox = o;
+	assert_int_equal(outbox_create(&dbfx.srv, &cfg, &o), ERR_OK);
+	dbfx.srv.outbox = o;
 	return o;
 }
 
 static void free_outbox(struct outbox *o)
 {
 	outbox_destroy(o);
-	fx.srv.outbox = NULL;
+	dbfx.srv.outbox = NULL;
 }
 
 /* Enqueue one event in a transaction of its own and commit it. */
@@ -201,7 +89,7 @@ static int64_t enqueue(const char *kind, const char *aggregate, const char *payl
 	struct arena a;
 	int64_t id = 0;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(outbox_enqueue(c, &a, kind, aggregate, payload, key, &id), ERR_OK);
 	assert_int_equal(db_commit(c), ERR_OK);
@@ -228,7 +116,7 @@ static struct row get_row(int64_t id)
 	struct arena a;
 	memset(&r, 0, sizeof(r));
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs,
 	                         "SELECT status, attempts, next_attempt_at, done_at, last_error, "
 	                         "idempotency_key FROM events WHERE id = ?",
@@ -257,7 +145,7 @@ static int64_t count_where(const char *cond)
 	char sql[256];
 	arena_init(&a, 0);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM events WHERE %s", cond);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, sql, ""), ERR_OK);
 	int64_t n = db_int(rs, 0, 0);
 	db_release(c);
@@ -395,7 +283,7 @@ static void rolled_back_is_never_delivered(void **state)
 	struct outbox *o = new_outbox();
 	assert_int_equal(outbox_register(o, "case.submit", rec_deliver, &r, NULL), ERR_OK);
 
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(outbox_enqueue(c, &a, "case.submit", "case:1", "{\"a\":1}", NULL, &id),
 	                 ERR_OK);
@@ -420,8 +308,8 @@ static void committed_is_delivered_once(void **state)
 	int delivered = -1;
 	char want[256];
 	rec_init(&r);
-	assert_int_equal(event_bus_create(&fx.srv.bus), ERR_OK);
-	assert_int_equal(event_bus_subscribe(fx.srv.bus, "outbox:", capture_fn, &cap), ERR_OK);
+	assert_int_equal(event_bus_create(&dbfx.srv.bus), ERR_OK);
+	assert_int_equal(event_bus_subscribe(dbfx.srv.bus, "outbox:", capture_fn, &cap), ERR_OK);
 	struct outbox *o = new_outbox();
 	assert_int_equal(outbox_register(o, "case.submit", rec_deliver, &r, NULL), ERR_OK);
 
@@ -432,7 +320,7 @@ static void committed_is_delivered_once(void **state)
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.last_id, id);
 	assert_int_equal(r.last_attempts, 1);
-	assert_ptr_equal(r.last_srv, &fx.srv);
+	assert_ptr_equal(r.last_srv, &dbfx.srv);
 	assert_string_equal(r.last_kind, "case.submit");
 	assert_string_equal(r.last_aggregate, "case:123");
 	assert_string_equal(r.last_payload, "{\"case\":123}");
@@ -456,8 +344,8 @@ static void committed_is_delivered_once(void **state)
 	assert_string_equal(cap.json, want);
 
 	free_outbox(o);
-	event_bus_destroy(fx.srv.bus);
-	fx.srv.bus = NULL;
+	event_bus_destroy(dbfx.srv.bus);
+	dbfx.srv.bus = NULL;
 	rec_release(&r);
 }
 
@@ -593,19 +481,19 @@ static void max_attempts_dead_then_retry(void **state)
 	assert_non_null(strstr(m.p, "shouli_outbox_delivered_total{kind=\"archive.push\"} 0\n"));
 
 	/* The operator retries: pending, attempts reset, and the receiver is back. */
-	assert_int_equal(outbox_retry(&fx.srv, id), ERR_OK);
+	assert_int_equal(outbox_retry(&dbfx.srv, id), ERR_OK);
 	row = get_row(id);
 	assert_string_equal(row.status, "pending");
 	assert_int_equal(row.attempts, 0);
-	assert_int_equal(outbox_retry(&fx.srv, id), ERR_CONFLICT);
-	assert_int_equal(outbox_retry(&fx.srv, id + bad_id + 1000), ERR_NOT_FOUND);
+	assert_int_equal(outbox_retry(&dbfx.srv, id), ERR_CONFLICT);
+	assert_int_equal(outbox_retry(&dbfx.srv, id + bad_id + 1000), ERR_NOT_FOUND);
 	r.fail_first = 0;
 	assert_int_equal(outbox_run_once(o, &delivered), ERR_OK);
 	assert_int_equal(delivered, 1);
 	row = get_row(id);
 	assert_string_equal(row.status, "done");
 	assert_int_equal(row.attempts, 1);
-	assert_int_equal(outbox_retry(&fx.srv, id), ERR_CONFLICT);
+	assert_int_equal(outbox_retry(&dbfx.srv, id), ERR_CONFLICT);
 
 	buf_reset(&m);
 	outbox_metrics(o, &m);
@@ -662,7 +550,7 @@ static void expired_lease_is_redelivered(void **state)
 	 * outcome is dropped and the row stays done. */
 	struct db_conn *c = NULL;
 	bool held = true;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(outbox_store_finish(c, &a, id, token, OUTBOX_OUT_RETRY,
 	                                     atomic_load(&fx.now), atomic_load(&fx.now) + 1000,
@@ -718,7 +606,7 @@ static void idempotency_key_is_unique(void **state)
 	arena_init(&a, 0);
 	enqueue("case.submit", "case:1", "{}", "case:1:submit");
 
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(
 	    outbox_enqueue(c, &a, "case.submit", "case:1", "{}", "case:1:submit", &id1),
@@ -752,7 +640,7 @@ static void bad_arguments_are_refused(void **state)
 	arena_init(&a, 0);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(outbox_enqueue(c, &a, "Case Submit", NULL, "{}", NULL, NULL),
 	                 ERR_BAD_FIELD);
@@ -830,8 +718,8 @@ static void notify_wakes_idle_workers(void **state)
 	struct outbox_config cfg = test_config();
 	rec_init(&r);
 	cfg.poll_ms = 60000; /* only a notification can wake them within the test */
-	assert_int_equal(outbox_create(&fx.srv, &cfg, &o), ERR_OK);
-	fx.srv.outbox = o;
+	assert_int_equal(outbox_create(&dbfx.srv, &cfg, &o), ERR_OK);
+	dbfx.srv.outbox = o;
 	assert_int_equal(outbox_register(o, "wake.up", many_deliver, &r, NULL), ERR_OK);
 	assert_int_equal(outbox_start(o), ERR_OK);
 	usleep(100000); /* let the worker finish its first (empty) round and sleep */
@@ -917,7 +805,7 @@ static void two_nodes_never_deliver_one_event_twice(void **state)
 	arena_init(&a, 0);
 
 	/* Enqueue in a few transactions, as many business changes would. */
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	for (int k = 0; k < MANY; k++) {
 		if (k % 50 == 0)
 			assert_int_equal(db_begin_write(c), ERR_OK);
@@ -930,10 +818,10 @@ static void two_nodes_never_deliver_one_event_twice(void **state)
 
 	/* Two "nodes", each with its own connection pool and two workers. */
 	memset(&srv2, 0, sizeof(srv2));
-	assert_int_equal(db_open(fx.url, 4, &srv2.db, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_open(dbfx.url, 4, &srv2.db, msg, sizeof(msg)), ERR_OK);
 	cfg.workers = 2;
 	cfg.node = "node-a";
-	assert_int_equal(outbox_create(&fx.srv, &cfg, &o1), ERR_OK);
+	assert_int_equal(outbox_create(&dbfx.srv, &cfg, &o1), ERR_OK);
 	cfg.node = "node-b";
 	assert_int_equal(outbox_create(&srv2, &cfg, &o2), ERR_OK);
 	assert_int_equal(outbox_register(o1, "bulk", many_deliver, &r, NULL), ERR_OK);
@@ -947,7 +835,7 @@ static void two_nodes_never_deliver_one_event_twice(void **state)
 	outbox_stop(o2);
 	assert_true(all);
 	print_message("[ info ] %s: %d events delivered by 2 nodes x 2 workers in %.2f s\n",
-	              fx.pg ? "postgres" : "sqlite", MANY, (double)dt / 1e9);
+	              dbfx.pg ? "postgres" : "sqlite", MANY, (double)dt / 1e9);
 
 	assert_int_equal(atomic_load(&r.overlaps), 0);
 	for (int k = 0; k < MANY; k++)
@@ -982,14 +870,8 @@ static const struct CMUnitTest tests[] = {
 
 int main(void)
 {
-	int failed;
+	const struct dbfx_opts opts = {.pool = 6};
 	log_setup(LOG_ERROR, stderr);
-	failed = cmocka_run_group_tests_name("outbox/sqlite", tests, setup_sqlite, group_teardown);
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg)
-		failed +=
-		    cmocka_run_group_tests_name("outbox/postgres", tests, setup_pg, group_teardown);
-	else
-		print_message("[ info ] SHOULI_TEST_PG not set: PostgreSQL run skipped\n");
-	return failed ? 1 : 0;
+	return dbfx_run("outbox", &opts, tests, sizeof(tests) / sizeof(tests[0]), dbfx_setup,
+	                dbfx_teardown);
 }

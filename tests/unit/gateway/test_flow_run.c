@@ -4,20 +4,11 @@
  * dead letters for what retrying cannot fix. SQLite under SHOULI_TEST_TMP and, when
  * SHOULI_TEST_PG holds a libpq conninfo (scripts/pg-test.sh), PostgreSQL in a schema of its
  * own dropped at the end; the external side is a scripted fake behind the engine's hooks. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "../common/db_fixture.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/buf.h"
-#include "core/id.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -30,11 +21,6 @@
 #define DAY_MS (24 * 3600 * 1000LL)
 
 static struct {
-	bool pg;
-	char root[512];
-	char pg_base[512];
-	char schema[64];
-	struct server srv;
 	_Atomic int64_t now;
 	/* the fake external system */
 	json_t *log;      /* ["c.m", …] */
@@ -92,14 +78,6 @@ static json_t *fake_mask(void *ctx, struct server *srv, const char *connector, c
 
 static struct gw_flow_hooks hooks = {.call = fake_call, .mask = fake_mask};
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int64_t test_clock(void *ctx)
 {
 	(void)ctx;
@@ -130,73 +108,18 @@ static json_t *parse(const char *text)
 	return v;
 }
 
-static int admin_sql(const char *sql)
+/* The database (sealing needs a data key) and the flow under test, for the whole group. */
+static int group_setup(void **state)
 {
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256];
-	int rc = -1;
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	if (db_open(url, 1, &admin, msg, sizeof(msg)) != ERR_OK)
-		return -1;
-	if (db_acquire(admin, 2000, &c) == ERR_OK) {
-		rc = db_exec(c, NULL, NULL, sql, "") == ERR_OK ? 0 : -1;
-		db_release(c);
-	}
-	db_close(admin);
-	return rc;
-}
-
-static int group_setup(bool pg)
-{
-	char msg[512] = "", hex[9], url[1200], migdir[600], keyfile[600], sql[200];
-	const char *src = getenv("SHOULI_SOURCE_DIR");
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	struct buf wrapped;
-	uint32_t kid;
-	memset(&fx, 0, sizeof(fx));
-	fx.pg = pg;
-	if (crypto_init() || id_random_hex(hex, 4))
-		return -1;
-	snprintf(fx.root, sizeof(fx.root), "%s/flowrun-%ld-%s", tmp && *tmp ? tmp : "/tmp",
-	         (long)getpid(), hex);
-	mkdir(tmp && *tmp ? tmp : "/tmp", 0700);
-	if (mkdir(fx.root, 0700))
-		return -1;
-	if (pg) {
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", getenv("SHOULI_TEST_PG"));
-		snprintf(fx.schema, sizeof(fx.schema), "flowrun_t%ld_%s", (long)getpid(), hex);
-		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx.schema);
-		if (admin_sql(sql))
-			return -1;
-		snprintf(url, sizeof(url), "postgres:%s options='-csearch_path=%s'", fx.pg_base,
-		         fx.schema);
-	} else {
-		snprintf(url, sizeof(url), "sqlite:%s/flows.db", fx.root);
-	}
-	snprintf(migdir, sizeof(migdir), "%s/migrations", src && *src ? src : ".");
-	snprintf(keyfile, sizeof(keyfile), "%s/master.key", fx.root);
-	if (db_open(url, 4, &fx.srv.db, msg, sizeof(msg)) ||
-	    db_migrate(fx.srv.db, migdir, msg, sizeof(msg))) {
-		fprintf(stderr, "flow run test: database setup failed: %s\n", msg);
-		return -1;
-	}
-	buf_init(&wrapped, 4096);
-	enum err e = keyring_open_file(keyfile, true, &fx.srv.keys);
-	if (!e)
-		e = keyring_new_data_key(fx.srv.keys, &kid, &wrapped);
-	buf_release(&wrapped);
-	if (e)
-		return -1;
-	hooks.call_ctx = &fx;
-
-	/* The flow under test. */
 	struct db_conn *c = NULL;
 	struct arena a;
 	int64_t rev = 0;
+	if (dbfx_setup(state))
+		return -1;
+	hooks.call_ctx = &fx;
 	json_t *doc = parse(flow_doc);
 	arena_init(&a, 0);
-	e = db_acquire(fx.srv.db, 2000, &c);
+	enum err e = db_acquire(dbfx.srv.db, 2000, &c);
 	if (!e)
 		e = db_begin_write(c);
 	if (!e)
@@ -209,32 +132,12 @@ static int group_setup(bool pg)
 	return e || rev != 1 ? -1 : 0;
 }
 
-static int setup_sqlite(void **state)
-{
-	(void)state;
-	return group_setup(false);
-}
-
-static int setup_pg(void **state)
-{
-	(void)state;
-	return group_setup(true);
-}
-
 static int group_teardown(void **state)
 {
-	(void)state;
-	char sql[200];
-	db_close(fx.srv.db);
-	keyring_destroy(fx.srv.keys);
 	json_decref(fx.log);
 	json_decref(fx.requests);
 	fx.log = fx.requests = NULL;
-	if (fx.pg) {
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		admin_sql(sql);
-	}
-	return nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return dbfx_teardown(state);
 }
 
 static int test_setup(void **state)
@@ -256,7 +159,7 @@ static struct db_rows *query(struct arena *a, const char *sql, int64_t id)
 {
 	struct db_conn *c = NULL;
 	struct db_rows *rs = NULL;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	if (id)
 		assert_int_equal(db_exec(c, a, &rs, sql, "i", id), ERR_OK);
 	else
@@ -293,7 +196,7 @@ static void test_revisions(void **state)
 	json_t *doc = parse(flow_doc);
 	json_object_set_new(doc, "name", json_string("t.revised"));
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	assert_int_equal(gw_flow_store_create(c, &a, doc, "admin", "u1", 1, &rev), ERR_OK);
 	assert_int_equal(rev, 1);
@@ -352,7 +255,7 @@ static void test_seed(void **state)
 	struct gw_flow_registry reg = {.lookup = seed_lookup};
 	struct arena a;
 	int added = -1;
-	snprintf(dir, sizeof(dir), "%s/seed", fx.root);
+	snprintf(dir, sizeof(dir), "%s/seed", dbfx.root);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	json_t *doc = parse(flow_doc);
 	json_object_set_new(doc, "name", json_string("t.seeded"));
@@ -379,7 +282,7 @@ static void test_seed(void **state)
 	free(text);
 	json_decref(doc);
 
-	assert_int_equal(gw_flow_seed(&fx.srv, dir, &reg, &added), ERR_OK);
+	assert_int_equal(gw_flow_seed(&dbfx.srv, dir, &reg, &added), ERR_OK);
 	assert_int_equal(added, 1);
 	arena_init(&a, 0);
 	struct db_rows *rs = query(&a,
@@ -399,10 +302,10 @@ static void test_seed(void **state)
 
 	/* A deleted seeded flow stays deleted on the next start. */
 	struct db_conn *c = NULL;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(gw_flow_store_delete(c, &a, "t.seeded", 0, "ops", 9), ERR_OK);
 	db_release(c);
-	assert_int_equal(gw_flow_seed(&fx.srv, dir, &reg, &added), ERR_OK);
+	assert_int_equal(gw_flow_seed(&dbfx.srv, dir, &reg, &added), ERR_OK);
 	assert_int_equal(added, 0);
 	rs = query(&a, "SELECT deleted FROM gateway_flows WHERE name = 't.seeded'", 0);
 	assert_int_equal(db_int(rs, 0, 0), 1);
@@ -424,7 +327,7 @@ static void test_run_recorded(void **state)
 	json_t *p = apply_params("SL-1");
 	arena_init(&a, 0);
 	assert_int_equal(
-	    gw_flow_run_ex(&fx.srv, &hooks, &opts, "t.apply", p, &caller, &a, &o, &run_id, &ei),
+	    gw_flow_run_ex(&dbfx.srv, &hooks, &opts, "t.apply", p, &caller, &a, &o, &run_id, &ei),
 	    ERR_OK);
 	assert_true(run_id > 0);
 	assert_string_equal(o.status, "ok");
@@ -470,7 +373,7 @@ static void test_run_recorded(void **state)
 	/* The run as the admin API shows it. */
 	struct db_conn *c = NULL;
 	json_t *run = NULL;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(gw_flow_store_run_get(c, &a, run_id, &run), ERR_OK);
 	assert_string_equal(json_string_value(json_object_get(run, "status")), "ok");
 	assert_int_equal(json_array_size(json_object_get(run, "step_records")), 2);
@@ -510,7 +413,7 @@ static void test_run_compensated_recorded(void **state)
 	fx.fail_status = 503;
 	arena_init(&a, 0);
 	assert_int_equal(
-	    gw_flow_run_ex(&fx.srv, &hooks, NULL, "t.apply", p, NULL, &a, &o, &run_id, &ei),
+	    gw_flow_run_ex(&dbfx.srv, &hooks, NULL, "t.apply", p, NULL, &a, &o, &run_id, &ei),
 	    ERR_OK);
 	assert_string_equal(o.status, "compensated");
 	assert_string_equal(log_text(buf, sizeof(buf)), "dept.submit,bjk.case_report,dept.cancel");
@@ -549,17 +452,17 @@ static void test_run_refused_before_start(void **state)
 	struct db_rows *before = query(&a, "SELECT count(*) FROM gateway_runs", 0);
 	json_t *p = json_pack("{s:s}", "case_no", "SL-3");
 	assert_int_equal(
-	    gw_flow_run_ex(&fx.srv, &hooks, NULL, "t.apply", p, NULL, &a, &o, &run_id, &ei),
+	    gw_flow_run_ex(&dbfx.srv, &hooks, NULL, "t.apply", p, NULL, &a, &o, &run_id, &ei),
 	    ERR_INVALID);
 	assert_string_equal(ei.field, "params.id_number");
 	assert_int_equal(run_id, 0);
 	memset(&ei, 0, sizeof(ei));
 	assert_int_equal(
-	    gw_flow_run_ex(&fx.srv, &hooks, NULL, "t.nope", p, NULL, &a, &o, &run_id, &ei),
+	    gw_flow_run_ex(&dbfx.srv, &hooks, NULL, "t.nope", p, NULL, &a, &o, &run_id, &ei),
 	    ERR_NOT_FOUND);
 	assert_non_null(strstr(ei.msg, "t.nope"));
 	assert_int_equal(
-	    gw_flow_run_ex(&fx.srv, &hooks, NULL, "../etc", p, NULL, &a, &o, &run_id, &ei),
+	    gw_flow_run_ex(&dbfx.srv, &hooks, NULL, "../etc", p, NULL, &a, &o, &run_id, &ei),
 	    ERR_NOT_FOUND);
 	struct db_rows *after = query(&a, "SELECT count(*) FROM gateway_runs", 0);
 	assert_int_equal(db_int(before, 0, 0), db_int(after, 0, 0));
@@ -581,7 +484,7 @@ static struct outbox *new_outbox(void)
 	                            .now_ms = test_clock};
 	struct outbox_policy pol = {
 	    .max_attempts = 5, .base_backoff_ms = 1000, .max_backoff_ms = 60000};
-	assert_int_equal(outbox_create(&fx.srv, &cfg, &o), ERR_OK);
+	assert_int_equal(outbox_create(&dbfx.srv, &cfg, &o), ERR_OK);
 	assert_int_equal(outbox_register(o, GATEWAY_FLOW_EVENT_KIND, gw_flow_deliver, &hooks, &pol),
 	                 ERR_OK);
 	return o;
@@ -592,9 +495,9 @@ static enum err enqueue(const char *flow, const json_t *params, const char *key)
 	struct db_conn *c = NULL;
 	struct arena a;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
-	enum err e = gateway_flow_enqueue(&fx.srv, c, &a, flow, params, key);
+	enum err e = gateway_flow_enqueue(&dbfx.srv, c, &a, flow, params, key);
 	if (!e)
 		assert_int_equal(db_commit(c), ERR_OK);
 	else
@@ -617,7 +520,7 @@ static void event_of(const char *key, struct ev_row *r)
 	struct db_conn *c = NULL;
 	struct db_rows *rs = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs,
 	                         "SELECT status, attempts, last_error, payload FROM events WHERE "
 	                         "idempotency_key = ?",
@@ -686,7 +589,7 @@ static void test_async_retried_until_it_arrives(void **state)
 	struct db_conn *c = NULL;
 	json_t *runs = NULL;
 	struct gw_flow_run_filter f = {.idempotency_key = "case:SL-10:submit", .limit = 10};
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(gw_flow_store_runs(c, &a, &f, &runs), ERR_OK);
 	db_release(c);
 	assert_int_equal(json_array_size(runs), 2);
@@ -749,7 +652,7 @@ static void test_async_dead_letters(void **state)
 	                    json_pack("{s:s, s:s, s:s}", "path", "steps.submit.response.dept_no",
 	                              "op", "eq", "value", "D-2"));
 	arena_init(&ea, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &ec), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &ec), ERR_OK);
 	assert_int_equal(db_begin_write(ec), ERR_OK);
 	assert_int_equal(gw_flow_store_create(ec, &ea, edoc, "admin", "t", 1, &erev), ERR_OK);
 	assert_int_equal(db_commit(ec), ERR_OK);
@@ -772,7 +675,7 @@ static void test_async_dead_letters(void **state)
 
 	/* Tampered parameters do not decrypt: dead, and nothing was called. */
 	struct db_conn *c = NULL;
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	struct arena a;
 	arena_init(&a, 0);
@@ -816,14 +719,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_async_retried_until_it_arrives, test_setup),
 	    cmocka_unit_test_setup(test_async_dead_letters, test_setup),
 	};
+	const struct dbfx_opts opts = {.data_key = true};
 	log_setup(LOG_ERROR, stderr);
-	int failed =
-	    cmocka_run_group_tests_name("flow_run/sqlite", tests, setup_sqlite, group_teardown);
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg)
-		failed += cmocka_run_group_tests_name("flow_run/postgres", tests, setup_pg,
-		                                      group_teardown);
-	else
-		print_message("[ info ] SHOULI_TEST_PG not set: PostgreSQL run skipped\n");
-	return failed ? 1 : 0;
+	return dbfx_run("flow_run", &opts, tests, sizeof(tests) / sizeof(tests[0]), group_setup,
+	                group_teardown);
 }

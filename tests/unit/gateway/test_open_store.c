@@ -3,116 +3,16 @@
  * PostgreSQL in a schema of its own: the one-query lookup of credential, API and grant; the
  * daily quota as a conditional upsert (exact under concurrent callers, given back, per day);
  * retention of the call log in batches. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "../common/db_fixture.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "core/id.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "db/db.h"
 #include "gateway/gateway_open_int.h"
 #include "server/server.h"
-
-struct fx {
-	bool pg;
-	char root[512], url[1024], pg_base[512], schema[64], migdir[600];
-	struct server srv;
-};
-
-static struct fx fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int admin_sql(const char *sql)
-{
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256];
-	int rc = -1;
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	if (db_open(url, 1, &admin, msg, sizeof(msg)) != ERR_OK)
-		return -1;
-	if (db_acquire(admin, 2000, &c) == ERR_OK) {
-		rc = db_exec(c, NULL, NULL, sql, "") == ERR_OK ? 0 : -1;
-		db_release(c);
-	}
-	db_close(admin);
-	return rc;
-}
-
-static int group_setup(bool pg)
-{
-	char msg[512] = "", hex[9], sql[200];
-	const char *src = getenv("SHOULI_SOURCE_DIR");
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	memset(&fx, 0, sizeof(fx));
-	fx.pg = pg;
-	snprintf(fx.migdir, sizeof(fx.migdir), "%s/migrations", src && *src ? src : ".");
-	if (id_random_hex(hex, 4))
-		return -1;
-	if (pg) {
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", getenv("SHOULI_TEST_PG"));
-		snprintf(fx.schema, sizeof(fx.schema), "open_t%ld_%s", (long)getpid(), hex);
-		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx.schema);
-		if (admin_sql(sql))
-			return -1;
-		snprintf(fx.url, sizeof(fx.url), "postgres:%s options='-csearch_path=%s'",
-		         fx.pg_base, fx.schema);
-	} else {
-		snprintf(fx.root, sizeof(fx.root), "%s/open-%ld-%s", tmp && *tmp ? tmp : "/tmp",
-		         (long)getpid(), hex);
-		mkdir(tmp && *tmp ? tmp : "/tmp", 0755);
-		if (mkdir(fx.root, 0700) != 0)
-			return -1;
-		snprintf(fx.url, sizeof(fx.url), "sqlite:%s/open.db", fx.root);
-	}
-	if (db_open(fx.url, 8, &fx.srv.db, msg, sizeof(msg)) ||
-	    db_migrate(fx.srv.db, fx.migdir, msg, sizeof(msg))) {
-		fprintf(stderr, "open store test: database setup failed: %s\n", msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-	(void)state;
-	return group_setup(false);
-}
-
-static int setup_pg(void **state)
-{
-	(void)state;
-	return group_setup(true);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	char sql[200];
-	db_close(fx.srv.db);
-	fx.srv.db = NULL;
-	if (fx.pg) {
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		return admin_sql(sql);
-	}
-	return nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int test_setup(void **state)
 {
@@ -121,7 +21,7 @@ static int test_setup(void **state)
 	                                   "DELETE FROM open_grants",
 	                                   "DELETE FROM open_credentials", "DELETE FROM open_apis"};
 	struct db_conn *c = NULL;
-	enum err e = db_acquire(fx.srv.db, 2000, &c);
+	enum err e = db_acquire(dbfx.srv.db, 2000, &c);
 	for (size_t i = 0; !e && i < sizeof(wipe) / sizeof(wipe[0]); i++)
 		e = db_exec(c, NULL, NULL, wipe[i], "");
 	db_release(c);
@@ -159,9 +59,9 @@ static void lookup(void **state)
 	struct open_grant grant;
 	bool has = false;
 	arena_init(&a, 0);
-	assert_int_equal(open_store_seed_apis(&fx.srv), ERR_OK);
-	assert_int_equal(open_store_seed_apis(&fx.srv), ERR_OK); /* idempotent */
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(open_store_seed_apis(&dbfx.srv), ERR_OK);
+	assert_int_equal(open_store_seed_apis(&dbfx.srv), ERR_OK); /* idempotent */
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	int64_t gid = make_grant(c, &a, "aklookup", 10);
 
 	assert_int_equal(open_store_lookup(c, &a, "aknone", "ping", &cred, &arow, &grant, &has),
@@ -198,7 +98,7 @@ static void quota_counts_per_day(void **state)
 	struct arena a;
 	struct db_conn *c = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	int64_t gid = make_grant(c, &a, "akquota", 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(open_store_quota_take(c, &a, gid, "2026-01-05", 3), ERR_OK);
@@ -233,7 +133,7 @@ static void *race(void *arg)
 		struct arena a;
 		struct db_conn *c = NULL;
 		arena_init(&a, 0);
-		enum err e = db_acquire(fx.srv.db, 10000, &c);
+		enum err e = db_acquire(dbfx.srv.db, 10000, &c);
 		if (!e)
 			e = open_store_quota_take(c, &a, r->grant_id, "2026-01-05", QUOTA);
 		if (e == ERR_OK)
@@ -255,7 +155,7 @@ static void quota_exact_under_concurrency(void **state)
 	pthread_t t[THREADS];
 	atomic_int ok = 0, errors = 0;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	int64_t gid = make_grant(c, &a, "akrace", QUOTA);
 	db_release(c);
 	struct racer r = {gid, &ok, &errors};
@@ -265,7 +165,7 @@ static void quota_exact_under_concurrency(void **state)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&errors), 0);
 	assert_int_equal(atomic_load(&ok), QUOTA);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(open_store_quota_used(c, &a, gid, "2026-01-05"), QUOTA);
 	db_release(c);
 	arena_release(&a);
@@ -279,7 +179,7 @@ static void purge_in_batches(void **state)
 	struct db_rows *rs = NULL;
 	int64_t now = time_now_ms(), deleted = -1;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	int64_t gid = make_grant(c, &a, "akpurge", 0);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	/* 5,003 rows older than 180 days (more than one batch), 2 recent ones. */
@@ -304,9 +204,9 @@ static void purge_in_batches(void **state)
 	assert_int_equal(open_store_quota_take(c, &a, gid, old, 10), ERR_OK);
 	db_release(c);
 
-	assert_int_equal(gateway_open_purge(&fx.srv, now, 180, &deleted), ERR_OK);
+	assert_int_equal(gateway_open_purge(&dbfx.srv, now, 180, &deleted), ERR_OK);
 	assert_int_equal(deleted, 5003);
-	assert_int_equal(db_acquire(fx.srv.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, "SELECT count(*) FROM open_calls", ""), ERR_OK);
 	assert_int_equal(db_int(rs, 0, 0), 2);
 	assert_int_equal(open_store_quota_used(c, &a, gid, today), 1);
@@ -324,9 +224,8 @@ static void purge_in_batches(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {TESTS};
-	int failed = cmocka_run_group_tests_name("sqlite", tests, setup_sqlite, group_teardown);
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg)
-		failed += cmocka_run_group_tests_name("postgres", tests, setup_pg, group_teardown);
-	return failed;
+	const struct dbfx_opts opts = {.pool = 8};
+	log_setup(LOG_ERROR, stderr);
+	return dbfx_run("open_store", &opts, tests, sizeof(tests) / sizeof(tests[0]), dbfx_setup,
+	                dbfx_teardown);
 }

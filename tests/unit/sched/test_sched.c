@@ -4,21 +4,12 @@
  * injected clock: each due time runs once, a dead node's lease is taken over, timeouts,
  * retries with backoff and the alert after the last one, manual runs, disable/enable,
  * operator changes against code defaults, and the hand-over at shutdown. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "../common/db_fixture.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "core/id.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "db/db.h"
@@ -33,14 +24,7 @@
 #define MAX_HITS  4096
 
 struct fx {
-	bool pg;
-	char root[512];
-	char url[1024];
-	char pg_base[512];
-	char schema[64];
-	char migdir[600];
-	struct db *admin_db; /* for the checks: a pool of its own */
-	_Atomic int64_t now;
+	_Atomic int64_t now; /* the injected clock */
 };
 
 static struct fx fx;
@@ -87,102 +71,15 @@ static void advance(int64_t ms)
 	atomic_fetch_add(&fx.now, ms);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* The database for the whole group (dbfx.srv.db, a small pool for the checks; each node
+ * opens pools of its own on dbfx.url), and a fixed start far from the wall clock: only the
+ * injected clock counts. */
+static int group_setup(void **state)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void mkdirs(const char *path)
-{
-	char tmp[512];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			mkdir(tmp, 0700);
-			*p = '/';
-		}
-	}
-	mkdir(tmp, 0700);
-}
-
-static int admin_sql(const char *sql)
-{
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256];
-	int rc = -1;
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	if (db_open(url, 1, &admin, msg, sizeof(msg)) != ERR_OK)
+	if (dbfx_setup(state))
 		return -1;
-	if (db_acquire(admin, 2000, &c) == ERR_OK) {
-		rc = db_exec(c, NULL, NULL, sql, "") == ERR_OK ? 0 : -1;
-		db_release(c);
-	}
-	db_close(admin);
-	return rc;
-}
-
-static int group_setup(bool pg)
-{
-	char msg[512] = "", hex[9], sql[200];
-	const char *src = getenv("SHOULI_SOURCE_DIR");
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	memset(&fx, 0, sizeof(fx));
-	fx.pg = pg;
-	snprintf(fx.migdir, sizeof(fx.migdir), "%s/migrations", src && *src ? src : ".");
-	if (id_random_hex(hex, 4))
-		return -1;
-	if (pg) {
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", getenv("SHOULI_TEST_PG"));
-		snprintf(fx.schema, sizeof(fx.schema), "sched_t%ld_%s", (long)getpid(), hex);
-		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx.schema);
-		if (admin_sql(sql))
-			return -1;
-		snprintf(fx.url, sizeof(fx.url), "postgres:%s options='-csearch_path=%s'",
-		         fx.pg_base, fx.schema);
-	} else {
-		snprintf(fx.root, sizeof(fx.root), "%s/sched-%ld-%s", tmp && *tmp ? tmp : "/tmp",
-		         (long)getpid(), hex);
-		mkdirs(fx.root);
-		snprintf(fx.url, sizeof(fx.url), "sqlite:%s/sched.db", fx.root);
-	}
-	if (db_open(fx.url, 2, &fx.admin_db, msg, sizeof(msg)) ||
-	    db_migrate(fx.admin_db, fx.migdir, msg, sizeof(msg))) {
-		fprintf(stderr, "sched test: database setup failed: %s\n", msg);
-		return -1;
-	}
-	/* A fixed start far from the wall clock: only the injected clock counts. */
 	atomic_store(&fx.now, (int64_t)1893456000 * 1000); /* 2030-01-01T00:00Z */
 	return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-	(void)state;
-	return group_setup(false);
-}
-
-static int setup_pg(void **state)
-{
-	(void)state;
-	return group_setup(true);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	char sql[200];
-	db_close(fx.admin_db);
-	fx.admin_db = NULL;
-	if (fx.pg) {
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		return admin_sql(sql);
-	}
-	return nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void on_alert(void *ctx, const char *topic, const char *json)
@@ -207,7 +104,7 @@ static int node_open(struct node *n, const char *name)
 	    .now_ms = test_clock,
 	    .clock_ctx = &fx,
 	};
-	if (db_open(fx.url, 4, &n->srv.db, msg, sizeof(msg)) || event_bus_create(&n->srv.bus) ||
+	if (db_open(dbfx.url, 4, &n->srv.db, msg, sizeof(msg)) || event_bus_create(&n->srv.bus) ||
 	    event_bus_subscribe(n->srv.bus, "system:alerts", on_alert, n) ||
 	    sched_create(&n->srv, &cfg, &n->s))
 		return -1;
@@ -406,7 +303,7 @@ static int64_t q_int(const char *fmt, ...)
 	struct db_conn *c = NULL;
 	struct db_rows *rs = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.admin_db, 5000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 5000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, sql, ""), ERR_OK);
 	int64_t v = rs->nrows ? db_int(rs, 0, 0) : 0;
 	db_release(c);
@@ -427,7 +324,7 @@ static char *q_text(char *out, size_t outsz, const char *fmt, ...)
 	struct db_conn *c = NULL;
 	struct db_rows *rs = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.admin_db, 5000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 5000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, sql, ""), ERR_OK);
 	snprintf(out, outsz, "%s", rs->nrows && db_text(rs, 0, 0) ? db_text(rs, 0, 0) : "");
 	db_release(c);
@@ -440,7 +337,7 @@ static enum err update_job(const char *job, const struct sched_job_patch *p, str
 	struct arena a;
 	struct db_conn *c = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.admin_db, 5000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 5000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	enum err e = sched_job_update(c, &a, job, p, atomic_load(&fx.now), ei);
 	if (!e)
@@ -463,7 +360,7 @@ static enum err request_run(const char *job, const char *by)
 	struct arena a;
 	struct db_conn *c = NULL;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.admin_db, 5000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 5000, &c), ERR_OK);
 	assert_int_equal(db_begin_write(c), ERR_OK);
 	enum err e = sched_job_request_run(c, &a, job, by, atomic_load(&fx.now));
 	if (!e)
@@ -512,7 +409,7 @@ static void each_due_time_runs_once_on_two_nodes(void **state)
 	                 0);
 	int64_t on_a = q_int("SELECT COUNT(*) FROM sched_runs WHERE job = 't.once' AND node = 'A'");
 	print_message("[ info ] %s: %d due times, node A ran %lld, node B %lld\n",
-	              fx.pg ? "postgres" : "sqlite", minutes, (long long)on_a,
+	              dbfx.pg ? "postgres" : "sqlite", minutes, (long long)on_a,
 	              (long long)(minutes - on_a));
 	/* The lease is free between runs. */
 	assert_int_equal(
@@ -1053,17 +950,13 @@ static const struct CMUnitTest tests[] = {
 
 int main(void)
 {
+	const struct dbfx_opts opts = {.pool = 2};
 	int failed;
 	FILE *quiet = fopen("/dev/null", "w");
 	/* Alerts are logged at error level on purpose here: keep the test output readable. */
 	log_setup(LOG_ERROR, getenv("SHOULI_TEST_VERBOSE") || !quiet ? stderr : quiet);
-	failed = cmocka_run_group_tests_name("sched/sqlite", tests, setup_sqlite, group_teardown);
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg)
-		failed +=
-		    cmocka_run_group_tests_name("sched/postgres", tests, setup_pg, group_teardown);
-	else
-		print_message("[ info ] SHOULI_TEST_PG not set: PostgreSQL run skipped\n");
+	failed = dbfx_run("sched", &opts, tests, sizeof(tests) / sizeof(tests[0]), group_setup,
+	                  dbfx_teardown);
 	if (quiet)
 		fclose(quiet);
 	return failed ? 1 : 0;

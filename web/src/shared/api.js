@@ -61,10 +61,13 @@ export function redirectToLogin() {
  * body (null when empty). Rejects with ApiError; on 401 it also sends the browser to
  * the login page unless `authRedirect: false` is given (the login page itself).
  */
-export async function request(method, path, body, { authRedirect = true, signal } = {}) {
+export async function request(method, path, body, { authRedirect = true, signal, contentType } = {}) {
   method = method.toUpperCase();
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // contentType: send `body` as it is (a Blob or ArrayBuffer, e.g. an uploaded scan).
+  const raw = Boolean(contentType);
+  if (raw) headers['Content-Type'] = contentType;
+  else if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (UNSAFE.has(method)) {
     const token = getCsrfToken();
     if (token) headers['X-CSRF-Token'] = token;
@@ -75,7 +78,7 @@ export async function request(method, path, body, { authRedirect = true, signal 
     res = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
       credentials: 'same-origin',
       signal,
     });
@@ -111,4 +114,7 @@ export const api = {
   put: (path, body = {}, opts) => request('PUT', path, body, opts),
   patch: (path, body = {}, opts) => request('PATCH', path, body, opts),
   delete: (path, opts) => request('DELETE', path, undefined, opts),
+  // POSTs raw bytes (a File or Blob) with their content type; the answer is JSON as usual.
+  upload: (path, blob, contentType, opts) =>
+    request('POST', path, blob, { ...opts, contentType: contentType || blob.type || 'application/octet-stream' }),
 };
