@@ -135,8 +135,10 @@ struct refscan {
 /* Is path, or something inside it (a member, a row), in set? Returns the key. */
 static const char *in_set(const json_t *set, const char *path)
 {
-	if (json_object_get(set, path))
-		return path;
+	/* The key as the set stores it: path itself is the caller's scratch buffer. */
+	void *it = json_object_iter_at((json_t *)set, path);
+	if (it)
+		return json_object_iter_key(it);
 	size_t n = strlen(path);
 	const char *k;
 	json_t *v;
