@@ -105,10 +105,11 @@ run e2e env SHOULI_BIN="$ROOT/build/shouli" node --test --test-concurrency=1 tes
 
 if run build-asan build_asan; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export LSAN_OPTIONS="suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run unit-asan ctest --test-dir build-asan --output-on-failure
   run api-asan env SHOULI_BIN="$ROOT/build-asan/shouli" node --test --test-concurrency=1 tests/api/
-  unset ASAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 fi
 
 if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then

@@ -710,6 +710,7 @@ struct accept_plan {
 	struct party parties[4];
 	int nparties;
 	int64_t fp[2];
+	struct cases_handoff ho; /* the delivery to the department */
 };
 
 /* Everything acceptance decides, before the write lock. */
@@ -797,7 +798,9 @@ static enum err accept_check(struct server *srv, const struct cases_caller *by, 
 	if (!appl && (e = ident_resident_get(srv, c, a, row->resident_id, (json_t **)&profile)) &&
 	    e != ERR_NOT_FOUND)
 		goto out;
-	e = parties_of(srv, a, row->form, profile, p->parties, &p->nparties);
+	if (!(e = parties_of(srv, a, row->form, profile, p->parties, &p->nparties)) &&
+	    (e = cases_handoff_plan(srv, c, a, &cc, row, by->who, &p->ho, ei)) == ERR_INVALID)
+		problem(p->problems, "form", "applicant", ei ? ei->msg : NULL);
 out:
 	json_decref(verdicts);
 	json_decref(missing);
@@ -812,7 +815,7 @@ static enum err accept_tx(struct server *srv, const struct cases_caller *by, str
                           struct errinfo *ei)
 {
 	struct db_rows *rs = NULL;
-	int64_t now = time_now_ms(), fp[2];
+	int64_t now = p->ho.at ? p->ho.at : time_now_ms(), fp[2];
 	const char *pr = json_dump_arena(p->prereview, a);
 	const char *ov = p->override ? json_dump_arena(p->override, a) : NULL;
 	enum err e = db_exec(c, a, &rs,
@@ -833,6 +836,8 @@ static enum err accept_tx(struct server *srv, const struct cases_caller *by, str
 	for (int i = 0; i < p->nparties; i++)
 		if ((e = party_insert(c, a, row->id, &p->parties[i], now)))
 			return e;
+	if ((e = cases_handoff_enqueue(c, a, row, &p->ho)))
+		return e;
 	json_t *d = json_pack("{s:s*}", "promised_date", p->promised_date);
 	if (d && p->override)
 		json_object_set(d, "override", p->override);

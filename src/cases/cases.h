@@ -28,6 +28,15 @@ struct server;
 struct principal;
 
 extern const struct module cases_module;
+
+/* After-commit hooks: fn(srv, case_no, ctx) runs for every committed case.<action> (e.g.
+ * "complete"), from the outbox: at least once, after the commit, outside any transaction,
+ * so it must be idempotent. An error makes the outbox retry the event (and so every hook of
+ * it) with backoff. Register in a module's init (after the cases module's): ERR_CONFIG when
+ * the cases module is not running, ERR_TOO_LARGE past CASES_HOOKS_MAX. */
+#define CASES_HOOKS_MAX 8
+typedef enum err (*cases_hook)(struct server *srv, const char *case_no, void *ctx);
+enum err cases_hook_on(struct server *srv, const char *action, cases_hook fn, void *ctx);
 extern const struct module cases_materials_module;
 extern const struct module cases_prefill_module; /* routes of 预填 and 预审 (cases_prefill.c) */
 

@@ -54,7 +54,31 @@ static enum err deliver(void *ctx, struct server *srv, const struct outbox_event
 	}
 	if (srv->bus)
 		event_bus_publish(srv->bus, topic, ev->payload);
+	/* then the other modules' hooks of this action (archiving on completion, …) */
+	struct cases_state *st = cases_state_of(srv);
+	const char *action = ev->kind && !strncmp(ev->kind, "case.", 5) ? ev->kind + 5 : "";
+	const char *case_no = json_string_value(json_object_get(p, "case_no"));
+	enum err e = ERR_OK;
+	for (int i = 0; st && case_no && i < st->nhooks && !e; i++)
+		if (!strcmp(st->hooks[i].action, action) &&
+		    (e = st->hooks[i].fn(srv, case_no, st->hooks[i].ctx)))
+			snprintf(errmsg, errmsg_sz, "hook of case.%s failed: %s", action,
+			         err_code(e));
 	json_decref(p);
+	return e;
+}
+
+enum err cases_hook_on(struct server *srv, const char *action, cases_hook fn, void *ctx)
+{
+	struct cases_state *st = cases_state_of(srv);
+	if (!st || !action || !fn)
+		return ERR_CONFIG;
+	if (st->nhooks >= CASES_HOOKS_MAX)
+		return ERR_TOO_LARGE;
+	st->hooks[st->nhooks].action = action;
+	st->hooks[st->nhooks].fn = fn;
+	st->hooks[st->nhooks].ctx = ctx;
+	st->nhooks++;
 	return ERR_OK;
 }
 
@@ -71,6 +95,9 @@ enum err cases_module_init(struct server *srv)
 		goto fail;
 	srv->cases = st;
 	if ((e = cases_calendar_start(srv, st)))
+		goto fail;
+	/* The delivery handler before the outbox workers pick up events left by a restart. */
+	if ((e = cases_handoff_start(srv)))
 		goto fail;
 	for (size_t i = 0; srv->outbox && cases_actions[i]; i++) {
 		char kind[64];

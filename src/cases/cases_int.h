@@ -119,6 +119,13 @@ struct cases_state {
 	char *calendar_dir; /* calendar/ next to the binary (heap) */
 	/* where acceptance spends its time (cases_accept_stats) */
 	_Atomic uint64_t acc_n, acc_check_ns, acc_tx_ns, acc_commit_ns;
+	/* after-commit hooks of other modules (cases_hook_on), set during module init only */
+	struct {
+		const char *action;
+		cases_hook fn;
+		void *ctx;
+	} hooks[CASES_HOOKS_MAX];
+	int nhooks;
 };
 /* The state of srv's cases module; NULL when the module is not running. */
 struct cases_state *cases_state_of(struct server *srv);
@@ -168,5 +175,63 @@ enum err case_seal_form(struct server *srv, struct arena *a, const struct case_r
                         struct case_sealed_form *out);
 enum err case_store_form(struct db_conn *c, struct arena *a, struct case_row *row,
                          const struct case_sealed_form *s);
+
+/* ---- hand-off to the department (cases_handoff.c; docs/handoff.md) ---- */
+
+/* Outbox kind of a delivery; its idempotency key is "submit:<case_no>". */
+#define CASES_HANDOFF_KIND "case.handoff"
+
+/* The 办理人 of the 办件库 record (spec 6.0). */
+enum cases_handler_role { CASES_HANDLER_APPLICANT, CASES_HANDLER_AGENT, CASES_HANDLER_GUARDIAN };
+/* "applicant", "agent", "guardian". */
+const char *cases_handler_role_name(enum cases_handler_role r);
+/* Who is 办理人, from the sub-item's handler_rule (applicant | agent | guardian |
+ * disabled_helper; NULL or unknown = the general rule) and the parties present; canlian: the
+ * item is one of 残联. The 办件库 rule decides: a 残联 item with a helper → the applicant (the
+ * helper never is); else a guardian → the guardian; else an agent → the agent; else the
+ * applicant. *deviates (may be NULL) is set when the catalog's rule on its own would have named
+ * someone else (e.g. an agent present on an "applicant" item), so the caller can log it. */
+enum cases_handler_role cases_handler_pick(const char *rule, bool canlian, bool agent,
+                                           bool guardian, bool helper, bool *deviates);
+/* The party role of form as the submit flows take it: {"id_type","id_number","name","phone"}
+ * (new reference), id_number a plain string, id_type "111" when the form does not say; NULL
+ * when absent (agent/guardian/helper not present, or neither number nor name). A helper
+ * without a document stands by its staff number (id_type "staff_no"). profile (PROFILE of
+ * ident.h, may be NULL) completes the applicant's number, name and phone. */
+json_t *cases_handoff_person(const json_t *form, const char *role, const json_t *profile);
+
+/* A delivery planned by acceptance: flow NULL when the sub-item names no submit_flow
+ * (nothing to deliver). Strings from the arena. at: the acceptance time the parameters carry
+ * (acceptance stores the same). */
+struct cases_handoff {
+	const char *flow, *payload, *key;
+	int64_t at;
+};
+/* Build the submit flow's parameters of an accepted case (docs/handoff.md), sealed into the
+ * event payload: reads code changes, the centre, the materials and (when the form lacks the
+ * applicant's document or name) the resident on c. No network. ERR_INVALID (ei: applicant)
+ * when the applicant cannot be named; ERR_DB..., ERR_CONFIG (no key ring), ERR_NOMEM. */
+enum err cases_handoff_plan(struct server *srv, struct db_conn *c, struct arena *a,
+                            const struct case_catalog *cc, const struct case_row *row,
+                            const struct principal *clerk, struct cases_handoff *out,
+                            struct errinfo *ei);
+/* Write the planned delivery as an outbox event inside the acceptance's write unit on c
+ * (nothing when h->flow is NULL). ERR_EXISTS when the case had one already. */
+enum err cases_handoff_enqueue(struct db_conn *c, struct arena *a, const struct case_row *row,
+                               const struct cases_handoff *h);
+/* Register the outbox handler of CASES_HANDOFF_KIND (idempotent; a no-op without an outbox).
+ * Belongs in the module's init, so that deliveries pending across a restart resume. */
+enum err cases_handoff_start(struct server *srv);
+/* The delivery state of a case: "delivered" once recorded; else from the event's status —
+ * "pending" (not tried yet), "delivering", "failed" (tried, waiting for the next try), "dead"
+ * (for an operator), "cancelled" (withdrawn before it left); NULL when there is no delivery
+ * (not accepted, or no submit flow). */
+const char *cases_delivery_state(const char *case_state, const char *event_status, int attempts,
+                                 bool delivered);
+/* The `delivery` member of the case: {"state","state_label","attempts","last_error",
+ * "dept_case_no","delivered_at","next_attempt_at","reported","run_id"?,"event_id"?}, or JSON
+ * null when there is none (new reference in *out). ERR_NOT_FOUND, ERR_DB.... */
+enum err cases_handoff_delivery(struct db_conn *c, struct arena *a, const char *case_no,
+                                json_t **out);
 
 #endif

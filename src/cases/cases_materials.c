@@ -6,13 +6,14 @@
  * Rules kept here:
  *  - Materials change only while the case is a draft or awaits correction; the state is
  *    checked inside the write transaction that makes the change (ERR_BAD_STATE otherwise).
- *  - A change is one write transaction: the file's row and reference, the case_materials
- *    row, and the audit entry. The file's blob is made durable before it, with no
- *    transaction (files_prepare: hashing, encrypting and fsyncing a 20 MiB scan must not
- *    hold the write lock every other clerk's writes wait for). The case's version is not bumped: a
- * clerk editing the form while another scans a material must not conflict.
+ *  - A change is one write unit (db_write_unit, group commit): the file's row and
+ *    reference, the case_materials row, and the audit entry. The file's blob is made durable
+ *    before it, with no transaction (files_prepare: hashing, encrypting and fsyncing a 20 MiB
+ *    scan must not hold the write lock every other clerk's writes wait for). The case's
+ *    version is not bumped: a clerk editing the form while another scans a material must not
+ *    conflict.
  *  - Flows (e-certificate, verification) run with no transaction and no connection held;
- *    the result is stored in a short transaction afterwards that re-checks the state.
+ *    the result is stored in a short write unit afterwards that re-checks the state.
  *  - A case outside the caller's scope is 404, whatever the route. */
 #include "cases/cases_int.h"
 
@@ -433,43 +434,77 @@ static enum err respond_entry(struct req *r, struct resp *w, int status, int64_t
 	return ERR_OK;
 }
 
-/* Run fn inside a write transaction with the case loaded and its state checked; one retry
- * on ERR_CONFLICT (PostgreSQL serialisation of the audit head). */
+/* Run fn as a write unit (db_write_unit: its commit shared with the other clerks' writes).
+ * The case, its slot and its state are loaded and checked first on a pool connection (a
+ * refusal writes nothing); the unit then re-checks the state with a guarded UPDATE of the
+ * case's row, which on PostgreSQL also takes the row lock an acceptance takes, so a material
+ * cannot change under an acceptance that already counted the materials. fn runs in the unit
+ * (possibly on the writer thread: only statements, r->arena and r->err). One retry on
+ * ERR_CONFLICT without a message (a PostgreSQL serialisation or deadlock). */
 struct change_ctx {
 	const char *mid;
 	void *arg;
 	int64_t case_id;
 	enum err (*fn)(struct req *r, struct db_conn *c, const struct case_row *row,
 	               const struct case_catalog *cc, const json_t *slot, void *arg);
+	/* set by run_change for the unit */
+	struct req *r;
+	const struct case_row *row;
+	const struct case_catalog *cc;
+	const json_t *slot;
 };
+
+static enum err change_unit(struct db_conn *c, void *ctx)
+{
+	struct change_ctx *ch = ctx;
+	struct req *r = ch->r;
+	struct db_rows *rs = NULL;
+	enum err e = db_exec(c, r->arena, &rs,
+	                     "UPDATE cases SET updated_at = updated_at"
+	                     " WHERE id = ? AND state IN ('draft', 'correction')",
+	                     "i", ch->row->id);
+	if (e)
+		return e;
+	if (rs->changes != 1) {
+		if ((e = db_exec(c, r->arena, &rs, "SELECT state FROM cases WHERE id = ?", "i",
+		                 ch->row->id)))
+			return e;
+		if (rs->nrows != 1)
+			return req_fail(r, ERR_NOT_FOUND, "case_no", "办件不存在：%s",
+			                ch->row->case_no);
+		struct case_row now = *ch->row;
+		now.state = db_text(rs, 0, 0);
+		return check_state(r, &now);
+	}
+	return ch->fn(r, c, ch->row, ch->cc, ch->slot, ch->arg);
+}
 
 static enum err run_change(struct req *r, struct change_ctx *ch)
 {
 	struct db_conn *c = NULL;
+	struct case_row row = {0};
+	struct case_catalog cc = {0};
+	const json_t *slot = NULL;
 	enum err e = db_acquire(r->srv->db, DB_WAIT_MS, &c);
-	if (e)
-		return e;
+	if (e || (e = load_case(r, c, &row, &cc, ch->mid, &slot)) || (e = check_state(r, &row)))
+		goto out;
+	db_release(c);
+	c = NULL;
+	ch->r = r;
+	ch->row = &row;
+	ch->cc = &cc;
+	ch->slot = slot;
+	ch->case_id = row.id;
 	for (int t = 0; t < 2; t++) {
-		struct case_row row = {0};
-		struct case_catalog cc = {0};
-		const json_t *slot = NULL;
 		r->err = (struct errinfo){0};
-		if ((e = db_begin_write(c)))
-			break;
-		if (!(e = load_case(r, c, &row, &cc, ch->mid, &slot)) &&
-		    !(e = check_state(r, &row)))
-			e = ch->fn(r, c, &row, &cc, slot, ch->arg);
-		ch->case_id = row.id;
-		if (!e)
-			e = db_commit(c);
-		else
-			db_rollback(c);
-		case_catalog_release(&cc);
-		case_row_release(&row);
+		e = db_write_unit(r->srv->db, change_unit, ch, DB_WAIT_MS);
 		if (!(e == ERR_CONFLICT && !r->err.msg))
 			break;
 	}
+out:
 	db_release(c);
+	case_catalog_release(&cc);
+	case_row_release(&row);
 	return e;
 }
 
@@ -585,7 +620,7 @@ static enum err upload_file(struct req *r, struct resp *w)
 	                  &up.prep, &ei);
 	if (e)
 		return ei.msg ? req_fail(r, e, "file", "%s", ei.msg) : e;
-	struct change_ctx ch = {req_param(r, "mid"), &up, 0, put_file};
+	struct change_ctx ch = {.mid = req_param(r, "mid"), .arg = &up, .fn = put_file};
 	if ((e = run_change(r, &ch)))
 		return e;
 	return respond_entry(r, w, 201, ch.case_id, req_param(r, "mid"), up.eid);
@@ -621,7 +656,7 @@ static enum err delete_file(struct req *r, struct resp *w)
 	enum err e = parse_eid(r, &eid);
 	if (e)
 		return e;
-	struct change_ctx ch = {req_param(r, "mid"), &eid, 0, drop_file};
+	struct change_ctx ch = {.mid = req_param(r, "mid"), .arg = &eid, .fn = drop_file};
 	if ((e = run_change(r, &ch)))
 		return e;
 	resp_json(w, 200, json_pack("{s:I,s:b}", "id", (json_int_t)eid, "deleted", 1));
@@ -900,7 +935,7 @@ static enum err pull_ecert(struct req *r, struct resp *w)
 		e = fei.msg ? req_fail(r, e, "cert", "%s", fei.msg) : e;
 		goto out;
 	}
-	struct change_ctx ch = {mid, &es, 0, store_ecert};
+	struct change_ctx ch = {.mid = mid, .arg = &es, .fn = store_ecert};
 	if ((e = run_change(r, &ch)))
 		goto out;
 	e = respond_entry(r, w, 201, ch.case_id, mid, es.eid);
@@ -996,7 +1031,7 @@ static enum err verify_file(struct req *r, struct resp *w)
 	json_array_foreach (json_object_get(check, "reasons"), i, x)
 		if (json_is_string(x))
 			json_array_append(vs.reasons, x);
-	struct change_ctx ch = {mid, &vs, 0, store_verdict};
+	struct change_ctx ch = {.mid = mid, .arg = &vs, .fn = store_verdict};
 	e = run_change(r, &ch);
 	json_decref(vs.reasons);
 	if (!e)

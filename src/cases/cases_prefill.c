@@ -909,6 +909,36 @@ static enum err audit_prefill(struct req *r, struct db_conn *c, const struct cas
 	return audit_append(c, r->arena, &ae);
 }
 
+/* The prefill's write unit: the gathered values onto the row they were gathered for (the
+ * guarded UPDATE of case_store_form re-checks version and state), the timeline and the
+ * audit entry. */
+struct prefill_ctx {
+	struct req *r;
+	struct case_row *row;
+	struct case_sealed_form sealed;
+	int filled;
+};
+
+static enum err prefill_unit(struct db_conn *c, void *ctx)
+{
+	struct prefill_ctx *x = ctx;
+	struct req *r = x->r;
+	struct case_row *row = x->row;
+	enum err e = case_store_form(c, r->arena, row, &x->sealed);
+	if (e == ERR_CONFLICT)
+		return req_fail(r, e, "version", "办件已被他人修改，请刷新后重试");
+	if (e == ERR_BAD_STATE)
+		return req_fail(r, e, "state", "办件状态已改变，不能预填，请刷新后查看");
+	if (e)
+		return e;
+	const char *detail = arena_printf(r->arena, "{\"filled\":%d,\"errors\":%zu}", x->filled,
+	                                  json_array_size(row->prefill_errors));
+	if ((e = case_store_event(c, r->arena, row->id, r->who, "prefill", row->state, row->state,
+	                          detail)))
+		return e;
+	return audit_prefill(r, c, row, x->filled);
+}
+
 /* POST /api/v1/cases/{no}/prefill {"version","overwrite"?} */
 static enum err h_prefill(struct req *r, struct resp *w)
 {
@@ -946,31 +976,44 @@ static enum err h_prefill(struct req *r, struct resp *w)
 			e = req_fail(r, e, ei.field, "%s", ei.msg);
 		goto out;
 	}
-	/* write: the stored row must still be the one the values were gathered for */
-	if ((e = db_acquire(r->srv->db, DB_WAIT_MS, &c)) || (e = db_begin_write(c)))
-		goto out;
-	if ((e = case_save_form(r->srv, c, r->arena, &row))) {
-		if (e == ERR_CONFLICT)
-			e = req_fail(r, e, "version", "办件已被他人修改，请刷新后重试");
-		else if (e == ERR_BAD_STATE)
-			e = req_fail(r, e, "state", "办件状态已改变，不能预填，请刷新后查看");
-		goto out;
-	}
-	const char *detail = arena_printf(r->arena, "{\"filled\":%d,\"errors\":%zu}", filled,
-	                                  json_array_size(row.prefill_errors));
-	if ((e = case_store_event(c, r->arena, row.id, r->who, "prefill", row.state, row.state,
-	                          detail)) ||
-	    (e = audit_prefill(r, c, &row, filled)) || (e = db_commit(c)))
+	/* write: the stored row must still be the one the values were gathered for; sealing
+	 * happens before the unit */
+	struct prefill_ctx x = {.r = r, .row = &row, .filled = filled};
+	if ((e = case_seal_form(r->srv, r->arena, &row, &x.sealed)) ||
+	    (e = db_write_unit(r->srv->db, prefill_unit, &x, DB_WAIT_MS)))
 		goto out;
 	resp_json(w, 200,
 	          json_pack("{s:I, s:O, s:O, s:O, s:i}", "version", (json_int_t)row.version, "data",
 	                    row.form, "sources", row.sources, "errors", row.prefill_errors,
 	                    "filled", filled));
 out:
-	db_release(c); /* rolls back an open transaction */
+	db_release(c);
 	case_row_release(&row);
 	case_catalog_release(&cc);
 	return e;
+}
+
+/* The verdicts are derived from the stored form, not an edit of it: no version bump, but
+ * only onto the form they were computed from (version and state re-checked by the UPDATE). */
+struct prereview_ctx {
+	struct req *r;
+	const struct case_row *row;
+	const char *text;
+};
+
+static enum err prereview_unit(struct db_conn *c, void *ctx)
+{
+	struct prereview_ctx *x = ctx;
+	struct db_rows *rs = NULL;
+	enum err e = db_exec(c, x->r->arena, &rs,
+	                     "UPDATE cases SET prereview = ?, prereview_at = ? WHERE id = ?"
+	                     " AND version = ? AND state IN ('draft', 'correction')",
+	                     "siii", x->text, time_now_ms(), x->row->id, x->row->version);
+	if (e)
+		return e;
+	if (rs->changes != 1)
+		return req_fail(x->r, ERR_CONFLICT, "version", "办件已被他人修改，请刷新后重试");
+	return ERR_OK;
 }
 
 /* POST /api/v1/cases/{no}/prereview {}: every rule's verdict, stored on the case. */
@@ -980,7 +1023,6 @@ static enum err h_prereview(struct req *r, struct resp *w)
 	struct case_row row = {0};
 	struct case_catalog cc = {0};
 	struct db_conn *c = NULL;
-	struct db_rows *rs = NULL;
 	json_t *verdicts = NULL, *doc = NULL;
 	bool blocked = false;
 	char today[11], at[32];
@@ -998,6 +1040,8 @@ static enum err h_prereview(struct req *r, struct resp *w)
 	}
 	if ((e = case_catalog_get(r->srv, c, r->arena, &row, &cc)))
 		goto out;
+	db_release(c);
+	c = NULL;
 	cases_today(today);
 	time_iso(time_now_ms(), at);
 	if ((e = cases_prereview_eval(&cc, &row, today, &verdicts, &blocked))) {
@@ -1011,19 +1055,8 @@ static enum err h_prereview(struct req *r, struct resp *w)
 		e = ERR_NOMEM;
 		goto out;
 	}
-	/* The verdicts are derived from the stored form, not an edit of it: no version bump,
-	 * but only onto the form they were computed from. */
-	if ((e = db_begin_write(c)) ||
-	    (e = db_exec(c, r->arena, &rs,
-	                 "UPDATE cases SET prereview = ?, prereview_at = ? WHERE id = ?"
-	                 " AND version = ? AND state IN ('draft', 'correction')",
-	                 "siii", text, time_now_ms(), row.id, row.version)))
-		goto out;
-	if (rs->changes != 1) {
-		e = req_fail(r, ERR_CONFLICT, "version", "办件已被他人修改，请刷新后重试");
-		goto out;
-	}
-	if ((e = db_commit(c)))
+	struct prereview_ctx x = {.r = r, .row = &row, .text = text};
+	if ((e = db_write_unit(r->srv->db, prereview_unit, &x, DB_WAIT_MS)))
 		goto out;
 	json_object_set_new(doc, "version", json_integer((json_int_t)row.version));
 	resp_json(w, 200, doc);

@@ -418,12 +418,18 @@ enum err cases_get(struct server *srv, const struct cases_caller *by, struct are
 	struct case_row row = {0};
 	struct case_more m;
 	struct db_rows *rs = NULL, *org = NULL;
-	json_t *parties = NULL, *events = NULL;
+	json_t *parties = NULL, *events = NULL, *delivery = NULL;
 	char today[11];
 	enum err e;
 	*out = NULL;
 	if ((e = db_acquire(srv->db, 5000, &c)))
 		return e;
+	/* The delivery before the case: both are read without a snapshot, and the hand-off
+	 * records "delivered" and moves the case to in progress in one commit, so reading the
+	 * delivery first never shows it delivered next to a case still "accepted". (Its result
+	 * is dropped when the case is out of scope: case_load says so.) */
+	if ((e = cases_handoff_delivery(c, a, case_no, &delivery)) && e != ERR_NOT_FOUND)
+		goto out;
 	if ((e = case_load(srv, c, a, by->who, case_no, &row)) ||
 	    (e = case_load_more(c, a, row.id, &m)))
 		goto out;
@@ -485,6 +491,8 @@ enum err cases_get(struct server *srv, const struct cases_caller *by, struct are
 	json_object_set_new(o, "created_at", ms_or_null(row.created_at));
 	json_object_set_new(o, "updated_at", ms_or_null(row.updated_at));
 	json_object_set(o, "events", events);
+	json_object_set_new(o, "delivery", delivery ? delivery : json_null());
+	delivery = NULL;
 	/* What the state allows now (the console offers only these; the server still checks
 	 * every action and its permission). */
 	json_t *acts = json_array();
@@ -508,6 +516,7 @@ enum err cases_get(struct server *srv, const struct cases_caller *by, struct are
 out:
 	json_decref(parties);
 	json_decref(events);
+	json_decref(delivery);
 	case_row_release(&row);
 	db_release(c);
 	return e;

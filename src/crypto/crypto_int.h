@@ -10,6 +10,16 @@
  * skip OpenSSL 3's per-call implicit fetch. */
 const EVP_MD *crypto_md_sm3(void);
 
+/* A new HMAC-SM3 context keyed with key[0..keylen) (keylen may be 0), ready for
+ * EVP_MAC_update; the caller frees it with EVP_MAC_CTX_free. Made by dup of a template that
+ * crypto_init builds once (the HMAC algorithm and SM3 fetched once), so no call fetches by
+ * name. NULL before crypto_init succeeded (callers then use HMAC()); aborts on OOM. A keyed
+ * context may itself serve as a template: EVP_MAC_CTX_dup of it (from any number of threads,
+ * as long as nobody updates it) gives a context with the key schedule done. */
+EVP_MAC_CTX *crypto_hmac_sm3_new(const void *key, size_t keylen);
+/* Finish c (a context of crypto_hmac_sm3_new or a dup of one) into out and free it. */
+void crypto_hmac_sm3_finish(EVP_MAC_CTX *c, const void *p, size_t n, unsigned char out[32]);
+
 /* Log what failed and abort: for failures a void API cannot report, which OpenSSL only has
  * when it runs out of memory. */
 __attribute__((noreturn)) void crypto_fatal(const char *what);

@@ -24,6 +24,7 @@ struct keyring {
 	const struct keyring_provider_ops *ops;
 	void *state;
 	unsigned char mac_root[32]; /* derived once: purpose keys come from it */
+	EVP_MAC_CTX *mac_root_ctx;  /* HMAC-SM3 keyed with mac_root, only ever dup'd; may be NULL */
 	pthread_rwlock_t lock;      /* guards everything below */
 	struct data_key *keys;
 	size_t nkeys, cap;
@@ -46,6 +47,10 @@ enum err keyring_create(const struct keyring_provider_ops *ops, void *state, str
 		return ERR_INTERNAL;
 	}
 	ops->derive(state, MAC_ROOT_LABEL, strlen(MAC_ROOT_LABEL), kr->mac_root);
+	/* Every blind index starts from mac_root: keep its key schedule (ipad/opad blocks) and
+	 * dup it per call. Without crypto_init the plain path of keyring_mac serves. */
+	if (crypto_init() == ERR_OK)
+		kr->mac_root_ctx = crypto_hmac_sm3_new(kr->mac_root, sizeof kr->mac_root);
 	*out = kr;
 	return ERR_OK;
 }
@@ -59,6 +64,7 @@ void keyring_destroy(struct keyring *kr)
 		crypto_wipe(kr->keys, kr->cap * sizeof *kr->keys);
 	free(kr->keys);
 	crypto_wipe(kr->mac_root, sizeof kr->mac_root);
+	EVP_MAC_CTX_free(kr->mac_root_ctx);
 	pthread_rwlock_destroy(&kr->lock);
 	free(kr);
 }
@@ -278,8 +284,15 @@ void keyring_mac(const struct keyring *kr, const char *purpose, const void *p, s
                  unsigned char out[32])
 {
 	unsigned char k[32];
-	crypto_hmac_sm3(kr->mac_root, sizeof kr->mac_root, purpose, purpose ? strlen(purpose) : 0,
-	                k);
+	size_t plen = purpose ? strlen(purpose) : 0;
+	if (kr->mac_root_ctx) {
+		EVP_MAC_CTX *c = EVP_MAC_CTX_dup(kr->mac_root_ctx);
+		if (!c)
+			crypto_fatal("HMAC-SM3 context");
+		crypto_hmac_sm3_finish(c, purpose, plen, k);
+	} else {
+		crypto_hmac_sm3(kr->mac_root, sizeof kr->mac_root, purpose, plen, k);
+	}
 	crypto_hmac_sm3(k, sizeof k, p, n, out);
 	crypto_wipe(k, sizeof k);
 }

@@ -57,6 +57,15 @@ void crypto_sm3_destroy(struct crypto_sm3_ctx *c)
 	free(c);
 }
 
+void crypto_hmac_sm3_finish(EVP_MAC_CTX *c, const void *p, size_t n, unsigned char out[32])
+{
+	size_t len = 0;
+	if ((n && EVP_MAC_update(c, p, n) != 1) || EVP_MAC_final(c, out, &len, 32) != 1 ||
+	    len != 32)
+		crypto_fatal("HMAC-SM3");
+	EVP_MAC_CTX_free(c);
+}
+
 void crypto_hmac_sm3(const void *key, size_t keylen, const void *p, size_t n, unsigned char out[32])
 {
 	static const unsigned char empty[1];
@@ -73,6 +82,12 @@ void crypto_hmac_sm3(const void *key, size_t keylen, const void *p, size_t n, un
 	if (!key || keylen == 0) {
 		key = empty;
 		keylen = 0;
+	}
+	EVP_MAC_CTX *c = crypto_hmac_sm3_new(key, keylen);
+	if (c) {
+		crypto_hmac_sm3_finish(c, p, n, out);
+		crypto_wipe(k, sizeof k);
+		return;
 	}
 	if (!HMAC(crypto_md_sm3(), key, (int)keylen, n ? p : empty, n, out, &len) || len != 32)
 		crypto_fatal("HMAC-SM3");

@@ -2,10 +2,12 @@
  * /evoucher — and the module (route table, init). The resident routes are in
  * ident_residents.c.
  *
- * Every read of a document (card, manual entry, e-voucher) is one write transaction: the
- * resident created or updated, an ident_reads row with the payload sealed, the card photo
- * in the file store, and the audit entry; the clerk sees the resident only after it
- * committed. Numbers never reach the audit log or the process log. */
+ * Every read of a document (card, manual entry, e-voucher) is one write unit (db_write_unit,
+ * group commit): the resident created or updated, an ident_reads row with the payload
+ * sealed, the card photo in the file store, and the audit entry; the clerk sees the resident
+ * only after it committed (the profile is read back after the commit). The e-voucher flow
+ * and the photo's files_prepare run before the unit. Numbers never reach the audit log or
+ * the process log. */
 #include "ident/ident_int.h"
 
 #include <stdio.h>
@@ -106,23 +108,31 @@ struct read_job {
 	json_t *profile_out;        /* PROFILE after the commit (arena) */
 };
 
-/* photo: the card photo made durable by files_prepare before the transaction (NULL when the
- * read has none). */
-static enum err record_once(struct req *r, struct db_conn *c, struct read_job *j,
-                            const struct files_prepared *photo, struct errinfo *ei)
+/* The write unit of a read. photo: the card photo made durable by files_prepare before the
+ * unit (NULL when the read has none). */
+struct read_unit {
+	struct req *r;
+	struct read_job *j;
+	const struct files_prepared *photo;
+	struct errinfo ei;
+};
+
+static enum err record_once(struct db_conn *c, void *ctx)
 {
+	struct read_unit *x = ctx;
+	struct req *r = x->r;
+	struct read_job *j = x->j;
+	struct errinfo *ei = &x->ei;
 	struct server *srv = r->srv;
 	struct file_info fi = {0};
 	struct ident_row row;
 	int64_t found = 0;
-	enum err e = db_begin_write(c);
-	if (e)
-		return e;
-	e = ident_resident_find(srv, c, r->arena, j->id_type, json_get_str(j->profile, "id_number"),
-	                        &found);
+	enum err e = ident_resident_find(srv, c, r->arena, j->id_type,
+	                                 json_get_str(j->profile, "id_number"), &found);
 	if (e && e != ERR_NOT_FOUND)
 		return e;
 	j->created = !found;
+	j->name_on_record = NULL;
 	if (found && j->keep_name) {
 		if ((e = ident_store_load(srv, c, r->arena, found, &row)))
 			return e;
@@ -135,9 +145,9 @@ static enum err record_once(struct req *r, struct db_conn *c, struct read_job *j
 	                               !strcmp(j->method, "evoucher") ? "evoucher" : j->method,
 	                               &j->resident_id, ei)))
 		return e;
-	if (photo) {
+	if (x->photo) {
 		/* One reference for the read, one for the resident's current photo. */
-		if ((e = files_commit(srv, c, r->arena, photo, FILES_REF, &fi))) {
+		if ((e = files_commit(srv, c, r->arena, x->photo, FILES_REF, &fi))) {
 			ei->field = "photo";
 			return e;
 		}
@@ -170,44 +180,43 @@ static enum err record_once(struct req *r, struct db_conn *c, struct read_job *j
 		json_decref(detail);
 		return ERR_NOMEM;
 	}
-	if ((e = ident_audit(r, c, j->action, j->resident_id, detail)) ||
-	    (e = ident_resident_get(srv, c, r->arena, j->resident_id, &j->profile_out)))
-		return e;
-	return db_commit(c);
+	return ident_audit(r, c, j->action, j->resident_id, detail);
 }
 
-/* Record j in one write transaction, once more when a concurrent read of the same new
- * resident won the race (unique index) or PostgreSQL asks for a retry. The card photo's
- * blob is made durable first, with no transaction and no connection held. */
+/* Record j as one write unit, once more when a concurrent read of the same new resident won
+ * the race (unique index) or PostgreSQL asks for a retry; then read the stored profile back
+ * for the answer. The card photo's blob is made durable first, with no transaction and no
+ * connection held. */
 static enum err record_read(struct req *r, struct read_job *j)
 {
 	struct db_conn *c = NULL;
-	struct errinfo ei = {0};
+	struct read_unit x = {.r = r, .j = j};
 	struct files_prepared photo = {.size = 0};
 	json_t *keep = json_deep_copy(j->profile);
 	enum err e = keep ? ERR_OK : ERR_NOMEM;
 	if (!e && j->photo &&
 	    (e = files_prepare(r->srv, r->arena, j->photo, j->photo_n, "image/jpeg", 0, &photo,
-	                       &ei)))
-		ei.field = "photo";
-	if (!e)
-		e = ident_acquire(r, &c);
+	                       &x.ei)))
+		x.ei.field = "photo";
+	x.photo = j->photo ? &photo : NULL;
 	for (int attempt = 0; !e && attempt < 2; attempt++) {
-		memset(&ei, 0, sizeof(ei));
-		e = record_once(r, c, j, j->photo ? &photo : NULL, &ei);
-		if (!e)
+		memset(&x.ei, 0, sizeof(x.ei));
+		e = db_write_unit(r->srv->db, record_once, &x, IDENT_DB_WAIT_MS);
+		if (e == ERR_DB_BUSY && !x.ei.msg) {
+			e = req_fail(r, e, NULL, "数据库繁忙，请稍后再试");
 			break;
-		db_rollback(c);
-		if ((e != ERR_EXISTS && e != ERR_CONFLICT) || attempt == 1)
+		}
+		if (!e || (e != ERR_EXISTS && e != ERR_CONFLICT) || attempt == 1)
 			break;
 		json_object_update(j->profile, keep); /* keep_name may have removed the name */
 		e = ERR_OK;
-		continue;
 	}
+	if (!e && !(e = ident_acquire(r, &c)))
+		e = ident_resident_get(r->srv, c, r->arena, j->resident_id, &j->profile_out);
 	db_release(c);
 	json_decref(keep);
-	if (e && (ei.msg || ei.field))
-		return ident_fail_ei(r, e, &ei, j->prefix);
+	if (e && (x.ei.msg || x.ei.field))
+		return ident_fail_ei(r, e, &x.ei, j->prefix);
 	return e;
 }
 

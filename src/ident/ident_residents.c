@@ -3,8 +3,11 @@
  *
  * Reading needs case.read; what a caller sees of a resident depends on ident.read (without
  * it: masked number, name and phone, no addresses — ident_view). Changing needs
- * case.accept; every change is audited in its transaction. Residents are city-wide (全市通办):
- * no organisation scope applies to them. */
+ * case.accept; every change is one write unit (db_write_unit, group commit) with its audit
+ * entry: checks and loads happen before it on a pool connection, the unit re-checks what it
+ * relies on (the version by the guarded UPDATE, the relation by its DELETE), and the answer
+ * is read after the commit. Residents are city-wide (全市通办): no organisation scope applies
+ * to them. */
 #include "ident/ident_int.h"
 
 #include <string.h>
@@ -100,6 +103,37 @@ const struct json_field ident_update_body[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
+struct update_ctx {
+	struct req *r;
+	const struct ident_row *row;
+	json_t *fields;
+};
+
+static enum err update_unit(struct db_conn *c, void *ctx)
+{
+	struct update_ctx *x = ctx;
+	struct req *r = x->r;
+	enum err e = ident_store_update(r->srv, c, r->arena, x->row);
+	if (e == ERR_CONFLICT)
+		return req_fail(r, e, "version", "居民档案已被他人修改，请刷新后重试");
+	if (e)
+		return e;
+	json_t *detail = json_pack("{s:O,s:I}", "fields", x->fields, "version",
+	                           (json_int_t)(x->row->version + 1));
+	if (!detail)
+		return ERR_NOMEM;
+	return ident_audit(r, c, "ident.contact_change", x->row->id, detail);
+}
+
+/* Run fn as a write unit; the queue timeout answers like ident_acquire. */
+static enum err write_unit(struct req *r, enum err (*fn)(struct db_conn *c, void *ctx), void *ctx)
+{
+	enum err e = db_write_unit(r->srv->db, fn, ctx, IDENT_DB_WAIT_MS);
+	if (e == ERR_DB_BUSY && !r->err.msg)
+		return req_fail(r, e, NULL, "数据库繁忙，请稍后再试");
+	return e;
+}
+
 enum err ident_h_update(struct req *r, struct resp *w)
 {
 	struct db_conn *c = NULL;
@@ -114,7 +148,7 @@ enum err ident_h_update(struct req *r, struct resp *w)
 	if (!fields || !apply)
 		return ERR_NOMEM;
 	enum err e = ident_acquire(r, &c);
-	if (e || (e = db_begin_write(c)) || (e = ident_store_load(r->srv, c, r->arena, id, &row)))
+	if (e || (e = ident_store_load(r->srv, c, r->arena, id, &row)))
 		goto out;
 	if (row.version != version) {
 		e = req_fail(r, ERR_CONFLICT, "version",
@@ -141,26 +175,16 @@ enum err ident_h_update(struct req *r, struct resp *w)
 		goto out;
 	}
 	if (changed) {
+		/* the unit's guarded UPDATE re-checks the version loaded here */
+		db_release(c);
+		c = NULL;
 		row.updated_at = time_now_ms();
-		if ((e = ident_store_update(r->srv, c, r->arena, &row))) {
-			if (e == ERR_CONFLICT)
-				req_fail(r, e, "version", "居民档案已被他人修改，请刷新后重试");
-			goto out;
-		}
-		json_t *detail = json_pack("{s:O,s:I}", "fields", fields, "version",
-		                           (json_int_t)(row.version + 1));
-		if (!detail) {
-			e = ERR_NOMEM;
-			goto out;
-		}
-		if ((e = ident_audit(r, c, "ident.contact_change", id, detail)))
+		struct update_ctx x = {.r = r, .row = &row, .fields = fields};
+		if ((e = write_unit(r, update_unit, &x)) || (e = ident_acquire(r, &c)))
 			goto out;
 	}
-	if ((e = show(r, w, c, id, 200)) || (e = db_commit(c)))
-		goto out;
+	e = show(r, w, c, id, 200);
 out:
-	if (c && e)
-		db_rollback(c);
 	db_release(c);
 	return not_found(r, e);
 }
@@ -257,6 +281,32 @@ const struct json_field ident_relation_body[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
+/* A relation added or removed in a write unit. */
+struct relation_ctx {
+	struct req *r;
+	int64_t id, related, rel_id;
+	const char *relation, *kind, *valid_to;
+};
+
+static enum err relation_add_unit(struct db_conn *c, void *ctx)
+{
+	struct relation_ctx *x = ctx;
+	struct req *r = x->r;
+	enum err e =
+	    ident_store_relation_add(c, r->arena, x->id, x->related, x->relation, x->kind,
+	                             x->valid_to, r->who ? r->who->user_id : 0, &x->rel_id);
+	if (e == ERR_EXISTS)
+		return req_fail(r, e, "related_id", "已登记过该关系人的这一类关系");
+	if (e)
+		return e;
+	json_t *detail = json_pack("{s:I,s:I,s:s,s:s,s:s?}", "relation_id", (json_int_t)x->rel_id,
+	                           "related_id", (json_int_t)x->related, "relation", x->relation,
+	                           "kind", x->kind, "valid_to", x->valid_to);
+	if (!detail)
+		return ERR_NOMEM;
+	return ident_audit(r, c, "ident.relation_add", x->id, detail);
+}
+
 /* POST /residents/{id}/relations */
 enum err ident_h_relation_add(struct req *r, struct resp *w)
 {
@@ -284,67 +334,63 @@ enum err ident_h_relation_add(struct req *r, struct resp *w)
 	if (valid_to && strcmp(valid_to, ident_today(today)) < 0)
 		return req_fail(r, ERR_INVALID, "valid_to", "有效期不能早于今天");
 	enum err e = ident_acquire(r, &c);
-	if (e || (e = db_begin_write(c)) || (e = ident_store_load(r->srv, c, r->arena, id, &row)))
+	if (e || (e = ident_store_load(r->srv, c, r->arena, id, &row)))
 		goto out;
 	if ((e = ident_store_load(r->srv, c, r->arena, related, &row))) {
 		if (e == ERR_NOT_FOUND)
 			e = req_fail(r, ERR_INVALID, "related_id", "关系人的居民档案不存在");
 		goto out;
 	}
-	e = ident_store_relation_add(c, r->arena, id, related, relation, kind, valid_to,
-	                             r->who ? r->who->user_id : 0, &rel_id);
-	if (e == ERR_EXISTS) {
-		e = req_fail(r, e, "related_id", "已登记过该关系人的这一类关系");
+	/* residents are never deleted (and the foreign keys stand guard): the unit only adds */
+	db_release(c);
+	c = NULL;
+	struct relation_ctx x = {.r = r,
+	                         .id = id,
+	                         .related = related,
+	                         .relation = relation,
+	                         .kind = kind,
+	                         .valid_to = valid_to};
+	if ((e = write_unit(r, relation_add_unit, &x)))
 		goto out;
-	}
-	json_t *detail = json_pack("{s:I,s:I,s:s,s:s,s:s?}", "relation_id", (json_int_t)rel_id,
-	                           "related_id", (json_int_t)related, "relation", relation, "kind",
-	                           kind, "valid_to", valid_to);
-	if (e || !detail || (e = ident_audit(r, c, "ident.relation_add", id, detail)) ||
-	    (e = db_commit(c))) {
-		e = e ? e : ERR_NOMEM;
-		goto out;
-	}
+	rel_id = x.rel_id;
 	resp_json(w, 201,
 	          json_pack("{s:I,s:I,s:I,s:s,s:s,s:s?}", "id", (json_int_t)rel_id, "resident_id",
 	                    (json_int_t)id, "related_id", (json_int_t)related, "relation", relation,
 	                    "kind", kind, "valid_to", valid_to));
 out:
-	if (c && e)
-		db_rollback(c);
 	db_release(c);
 	return not_found(r, e);
+}
+
+/* DELETE's unit: the relation (either side) and the audit entry. */
+static enum err relation_delete_unit(struct db_conn *c, void *ctx)
+{
+	struct relation_ctx *x = ctx;
+	struct req *r = x->r;
+	enum err e = ident_store_relation_delete(c, r->arena, x->id, x->rel_id, &x->related);
+	if (e == ERR_NOT_FOUND)
+		return req_fail(r, e, "rid", "该关系不存在");
+	if (e)
+		return e;
+	json_t *detail = json_pack("{s:I,s:I}", "relation_id", (json_int_t)x->rel_id, "related_id",
+	                           (json_int_t)x->related);
+	if (!detail)
+		return ERR_NOMEM;
+	return ident_audit(r, c, "ident.relation_delete", x->id, detail);
 }
 
 /* DELETE /residents/{id}/relations/{rid} */
 enum err ident_h_relation_delete(struct req *r, struct resp *w)
 {
-	struct db_conn *c = NULL;
-	int64_t id, rid, other = 0;
+	int64_t id, rid;
 	if (!resident_id(r, &id))
 		return ERR_NOT_FOUND;
 	if (!cstr_to_i64(req_param(r, "rid"), 1, INT64_MAX, &rid))
 		return req_fail(r, ERR_NOT_FOUND, "rid", "该关系不存在");
-	enum err e = ident_acquire(r, &c);
-	if (e || (e = db_begin_write(c)))
-		goto out;
-	if ((e = ident_store_relation_delete(c, r->arena, id, rid, &other))) {
-		if (e == ERR_NOT_FOUND)
-			req_fail(r, e, "rid", "该关系不存在");
-		goto out;
-	}
-	json_t *detail =
-	    json_pack("{s:I,s:I}", "relation_id", (json_int_t)rid, "related_id", (json_int_t)other);
-	if (!detail) {
-		e = ERR_NOMEM;
-		goto out;
-	}
-	if ((e = ident_audit(r, c, "ident.relation_delete", id, detail)) || (e = db_commit(c)))
-		goto out;
+	struct relation_ctx x = {.r = r, .id = id, .rel_id = rid};
+	enum err e = write_unit(r, relation_delete_unit, &x);
+	if (e)
+		return e;
 	resp_json(w, 200, json_pack("{s:I,s:b}", "id", (json_int_t)rid, "deleted", 1));
-out:
-	if (c && e)
-		db_rollback(c);
-	db_release(c);
-	return e;
+	return ERR_OK;
 }

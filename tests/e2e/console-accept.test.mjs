@@ -225,7 +225,8 @@ describe('console acceptance', () => {
     await page.goto(`${server.url}/console/cases`);
     const row = page.locator('[data-test="case-table"] .el-table__row', { hasText: caseNo });
     await row.waitFor();
-    assert.match(await row.locator('[data-test="case-row-state"]').innerText(), /已受理/);
+    // accepted, and then (the simulated department received it) in progress
+    assert.match(await row.locator('[data-test="case-row-state"]').innerText(), /已受理|办理中/);
     // Searching by the case number finds exactly it.
     await page.locator('[data-test="case-search"]').fill(caseNo);
     await page.locator('[data-test="case-search"]').press('Enter');
@@ -238,9 +239,13 @@ describe('console acceptance', () => {
     );
     await row.click();
     await page.waitForURL((u) => u.pathname === `/console/cases/${caseNo}`);
-    await page.locator('[data-test="case-state"][data-state="accepted"]').waitFor();
-    assert.equal((await page.locator('[data-test="case-state"]').innerText()).trim(), '已受理');
     await page.locator('[data-test="timeline-event"][data-kind="accept"]').waitFor();
+    // The hand-off: the department's system received the case (报送与归档 shows its number),
+    // and the case is in progress there. The page follows the push event.
+    await page.locator('[data-test="delivery-state"][data-state="delivered"]').waitFor({ timeout: 20000 });
+    assert.match(await page.locator('[data-test="dept-case-no"]').innerText(), /\S+/);
+    await page.locator('[data-test="case-state"][data-state="in_progress"]').waitFor();
+    assert.equal((await page.locator('[data-test="case-state"]').innerText()).trim(), '办理中');
     assert.match(await page.locator('[data-test="case-promised"]').innerText(), /^\d{4}-\d{2}-\d{2}$/);
 
     // 补正 with one item.
@@ -255,7 +260,7 @@ describe('console acceptance', () => {
     assert.equal(await page.locator('[data-test="case-action"][data-action="start"]').count(), 0);
 
     await page.locator('[data-test="case-action"][data-action="resume"]').click();
-    await act(page, 'accepted');
+    await act(page, 'in_progress');
     await page.locator('[data-test="timeline-event"][data-kind="resume"]').waitFor();
     await page.screenshot({ path: shotPath('detail'), fullPage: true });
     console.log(`screenshot: ${shotPath('detail')}`);

@@ -81,7 +81,7 @@ static inline int dbfx_rm_entry(const char *path, const struct stat *st, int fla
 
 static inline void dbfx_mkdirs(const char *path)
 {
-	char tmp[512];
+	char tmp[1024];
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p == '/') {

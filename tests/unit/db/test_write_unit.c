@@ -1,6 +1,7 @@
-/* test_write_unit.c: group commit (db_write_unit) on SQLite (a temporary file under
- * SHOULI_TEST_TMP) and, when SHOULI_TEST_PG holds a libpq conninfo (scripts/pg-test.sh), on
- * PostgreSQL in a schema of its own that is dropped at the end.
+/* test_write_unit.c: group commit (db_write_unit) on SQLite and, when SHOULI_TEST_PG holds a
+ * libpq conninfo (scripts/pg-test.sh), on PostgreSQL, each pass on a fresh database of the
+ * shared fixture (tests/unit/common/db_fixture.h; no migrations: the tests make their own
+ * tables).
  *
  * On SQLite a "gate" unit holds the writer until the other units are queued, so that they
  * run as one batch whatever the scheduler does: failures inside a batch, a failed COMMIT and
@@ -13,12 +14,9 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "audit/audit.h"
 #include "core/log.h"
@@ -26,53 +24,9 @@
 #include "crypto/crypto.h"
 #include "db/db.h"
 
-struct fx {
-	bool pg;
-	const char *engine;
-	char root[512];
-	char url[1024];
-	char pg_base[512];
-	char schema[64];
-	struct db *db;
-};
+#include "../common/db_fixture.h"
 
-static struct fx fx;
-
-/* ---- fixture ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void mkdirs(const char *path)
-{
-	char tmp[512];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			mkdir(tmp, 0700);
-			*p = '/';
-		}
-	}
-	mkdir(tmp, 0700);
-}
-
-static enum err admin_exec(const char *sql)
-{
-	struct db *admin = NULL;
-	struct db_conn *c = NULL;
-	char url[600], msg[256];
-	snprintf(url, sizeof(url), "postgres:%s", fx.pg_base);
-	enum err e = db_open(url, 1, &admin, msg, sizeof(msg));
-	if (!e && !(e = db_acquire(admin, 1000, &c)))
-		e = db_exec(c, NULL, NULL, sql, "");
-	db_release(c);
-	db_close(admin);
-	return e;
-}
+/* ---- fixture: dbfx (tests/unit/common/db_fixture.h) and the tables of the tests ---- */
 
 static const char schema_sql[][200] = {
     "CREATE TABLE w (thread INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (thread, n))",
@@ -92,55 +46,28 @@ static const char schema_sql[][200] = {
 
 static int group_setup(void **state)
 {
-	(void)state;
-	char msg[256];
 	struct db_conn *c = NULL;
-	const char *tmp = getenv("SHOULI_TEST_TMP");
-	snprintf(fx.root, sizeof(fx.root), "%s/dbw-%s-%ld", tmp && *tmp ? tmp : "/tmp", fx.engine,
-	         (long)getpid());
-	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdirs(fx.root);
-	if (fx.pg) {
-		char sql[160];
-		snprintf(fx.schema, sizeof(fx.schema), "shouli_w%ld", (long)getpid());
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		if (admin_exec(sql))
-			return -1;
-		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", fx.schema);
-		if (admin_exec(sql))
-			return -1;
-		snprintf(fx.url, sizeof(fx.url), "postgres:%s options='-csearch_path=%s'",
-		         fx.pg_base, fx.schema);
-	} else {
-		snprintf(fx.url, sizeof(fx.url), "sqlite:%s/w.db", fx.root);
-	}
-	if (db_open(fx.url, 12, &fx.db, msg, sizeof(msg)) != ERR_OK) {
-		fprintf(stderr, "db_open(%s): %s\n", fx.url, msg);
+	if (dbfx_setup(state))
 		return -1;
-	}
-	if (db_acquire(fx.db, 2000, &c))
-		return -1;
+	if (db_acquire(dbfx.srv.db, 2000, &c))
+		goto fail;
 	for (size_t k = 0; k < sizeof(schema_sql) / sizeof(schema_sql[0]); k++)
 		if (db_exec(c, NULL, NULL, schema_sql[k], "")) {
-			db_release(c);
-			return -1;
+			fprintf(stderr, "db_write: cannot create the test tables (%s)\n",
+			        dbfx.engine);
+			goto fail;
 		}
 	db_release(c);
 	return 0;
+fail:
+	db_release(c);
+	dbfx_teardown(state);
+	return -1;
 }
 
 static int group_teardown(void **state)
 {
-	(void)state;
-	db_close(fx.db);
-	fx.db = NULL;
-	if (fx.pg) {
-		char sql[160];
-		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", fx.schema);
-		admin_exec(sql);
-	}
-	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
+	return dbfx_teardown(state);
 }
 
 static int64_t scalar(const char *sql)
@@ -149,7 +76,7 @@ static int64_t scalar(const char *sql)
 	struct db_rows *rs = NULL;
 	struct arena a;
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, sql, ""), ERR_OK);
 	assert_int_equal(rs->nrows, 1);
 	int64_t v = db_int(rs, 0, 0);
@@ -231,7 +158,7 @@ static enum err gate_fn(struct db_conn *c, void *ctx)
 	(void)c;
 	atomic_fetch_add(&g->ran, 1);
 	for (int k = 0; k < 2000 && !atomic_load(&g->open); k++) {
-		db_stats_get(fx.db, &s);
+		db_stats_get(dbfx.srv.db, &s);
 		if (s.wu_queued >= g->want)
 			break;
 		sleep_ms(1);
@@ -248,14 +175,14 @@ struct submit {
 static void *submit_main(void *arg)
 {
 	struct submit *s = arg;
-	s->u->result = db_write_unit(fx.db, unit_fn, s->u, s->wait_ms);
+	s->u->result = db_write_unit(dbfx.srv.db, unit_fn, s->u, s->wait_ms);
 	return NULL;
 }
 
 static void *gate_main(void *arg)
 {
 	struct gate *g = arg;
-	enum err e = db_write_unit(fx.db, gate_fn, g, 0);
+	enum err e = db_write_unit(dbfx.srv.db, gate_fn, g, 0);
 	return (void *)(intptr_t)e;
 }
 
@@ -266,7 +193,7 @@ static void run_together(struct unit *units, int n)
 	struct gate g = {.want = n};
 	pthread_t gt;
 	assert_non_null(s);
-	if (!fx.pg) {
+	if (!dbfx.pg) {
 		assert_int_equal(pthread_create(&gt, NULL, gate_main, &g), 0);
 		/* the gate first: it must be the unit the writer is running */
 		for (int k = 0; k < 2000 && !atomic_load(&g.ran); k++)
@@ -278,10 +205,10 @@ static void run_together(struct unit *units, int n)
 		s[k].wait_ms = 10000;
 		assert_int_equal(pthread_create(&s[k].th, NULL, submit_main, &s[k]), 0);
 		/* in submission order, so that a K_DUP_OTHER follows the unit it collides with */
-		if (!fx.pg) {
+		if (!dbfx.pg) {
 			struct db_stats st;
 			for (int t = 0; t < 2000; t++) {
-				db_stats_get(fx.db, &st);
+				db_stats_get(dbfx.srv.db, &st);
 				if (st.wu_queued > k)
 					break;
 				sleep_ms(1);
@@ -290,7 +217,7 @@ static void run_together(struct unit *units, int n)
 			pthread_join(s[k].th, NULL);
 		}
 	}
-	if (!fx.pg) {
+	if (!dbfx.pg) {
 		void *ge = NULL;
 		pthread_join(gt, &ge);
 		assert_int_equal((intptr_t)ge, ERR_OK);
@@ -323,9 +250,9 @@ static void test_failures_inside_batch(void **state)
 	};
 	struct db_stats s0, s1;
 	int64_t c0 = scalar("SELECT n FROM counter WHERE id = 1");
-	db_stats_get(fx.db, &s0);
+	db_stats_get(dbfx.srv.db, &s0);
 	run_together(u, 10);
-	db_stats_get(fx.db, &s1);
+	db_stats_get(dbfx.srv.db, &s1);
 	int ok = 0;
 	for (int k = 0; k < 10; k++) {
 		assert_int_equal(u[k].ran, 1);
@@ -348,9 +275,9 @@ static void test_failures_inside_batch(void **state)
 	}
 	assert_int_equal(scalar("SELECT count(*) FROM w WHERE thread = 100"), ok);
 	assert_int_equal(scalar("SELECT n FROM counter WHERE id = 1"), c0 + ok);
-	assert_int_equal(s1.wu_units - s0.wu_units, fx.pg ? 10 : 11);
+	assert_int_equal(s1.wu_units - s0.wu_units, dbfx.pg ? 10 : 11);
 	assert_int_equal(s1.wu_failed - s0.wu_failed, 10 - ok);
-	if (!fx.pg) {
+	if (!dbfx.pg) {
 		/* the gate's batch, then the ten units in one transaction with one commit */
 		assert_int_equal(s1.wu_batches - s0.wu_batches, 2);
 		assert_true(s1.wu_batch_max >= 10);
@@ -374,14 +301,14 @@ static void test_failed_commit(void **state)
 	};
 	struct db_stats s0, s1;
 	int64_t c0 = scalar("SELECT n FROM counter WHERE id = 1");
-	db_stats_get(fx.db, &s0);
+	db_stats_get(dbfx.srv.db, &s0);
 	run_together(u, 4);
-	db_stats_get(fx.db, &s1);
+	db_stats_get(dbfx.srv.db, &s1);
 	assert_int_equal(s1.wu_commit_failures - s0.wu_commit_failures, 1);
 	assert_int_equal(u[3].result, ERR_BAD_FIELD);
 	assert_int_not_equal(u[1].result, ERR_OK);
 	assert_int_equal(scalar("SELECT count(*) FROM child"), 0);
-	if (!fx.pg) {
+	if (!dbfx.pg) {
 		assert_int_not_equal(u[0].result, ERR_OK);
 		assert_int_not_equal(u[2].result, ERR_OK);
 		assert_int_equal(scalar("SELECT count(*) FROM w WHERE thread = 200"), 0);
@@ -394,7 +321,7 @@ static void test_failed_commit(void **state)
 	}
 	/* and the next unit commits */
 	struct unit after = U(K_OK, 200, 5);
-	assert_int_equal(db_write_unit(fx.db, unit_fn, &after, 1000), ERR_OK);
+	assert_int_equal(db_write_unit(dbfx.srv.db, unit_fn, &after, 1000), ERR_OK);
 	assert_int_equal(rows_of(200, 5), 1);
 }
 
@@ -418,7 +345,7 @@ static void *worker_main(void *arg)
 		                                       : K_OK,
 		                 .thread = w->thread,
 		                 .n = n};
-		enum err e = db_write_unit(fx.db, unit_fn, &u, 10000);
+		enum err e = db_write_unit(dbfx.srv.db, unit_fn, &u, 10000);
 		enum err want = u.kind == K_OK     ? ERR_OK
 		                : u.kind == K_FAIL ? ERR_BAD_FIELD
 		                                   : ERR_EXISTS;
@@ -443,7 +370,7 @@ static void test_many_threads(void **state)
 	struct db_conn *c = NULL;
 	int64_t c0 = scalar("SELECT n FROM counter WHERE id = 1");
 	int ok = 0;
-	db_stats_get(fx.db, &s0);
+	db_stats_get(dbfx.srv.db, &s0);
 	for (int k = 0; k < THREADS; k++) {
 		w[k] = (struct worker){.thread = k};
 		assert_int_equal(pthread_create(&th[k], NULL, worker_main, &w[k]), 0);
@@ -453,7 +380,7 @@ static void test_many_threads(void **state)
 		assert_int_equal(w[k].bad, ERR_OK);
 		ok += w[k].ok;
 	}
-	db_stats_get(fx.db, &s1);
+	db_stats_get(dbfx.srv.db, &s1);
 	assert_int_equal(s1.wu_units - s0.wu_units, THREADS * PER_THREAD);
 	assert_int_equal(s1.wu_failed - s0.wu_failed, THREADS * PER_THREAD - ok);
 	assert_int_equal(s1.wu_batch_units - s0.wu_batch_units, THREADS * PER_THREAD);
@@ -461,7 +388,7 @@ static void test_many_threads(void **state)
 	assert_int_equal(scalar("SELECT n FROM counter WHERE id = 1"), c0 + ok);
 	/* exactly the rows of the units that succeeded */
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(db_exec(c, &a, &rs, "SELECT thread, n FROM w WHERE thread < 100", ""),
 	                 ERR_OK);
 	for (int r = 0; r < rs->nrows; r++) {
@@ -470,11 +397,11 @@ static void test_many_threads(void **state)
 	}
 	db_release(c);
 	arena_release(&a);
-	if (!fx.pg)
+	if (!dbfx.pg)
 		/* eight clerks at once share commits */
 		assert_true(s1.wu_batches - s0.wu_batches < (uint64_t)(THREADS * PER_THREAD));
-	print_message("[ info ] %s: %llu units in %llu transactions, largest batch %d\n", fx.engine,
-	              (unsigned long long)(s1.wu_batch_units - s0.wu_batch_units),
+	print_message("[ info ] %s: %llu units in %llu transactions, largest batch %d\n",
+	              dbfx.engine, (unsigned long long)(s1.wu_batch_units - s0.wu_batch_units),
 	              (unsigned long long)(s1.wu_batches - s0.wu_batches), s1.wu_batch_max);
 }
 
@@ -530,7 +457,7 @@ static void *chain_main(void *arg)
 	int t = (int)(intptr_t)arg, bad = 0;
 	for (int k = 0; k < CHAIN_EACH; k++) {
 		struct link l = {.payload = t * 1000 + k, .fail_after = k % 5 == 2};
-		enum err e = db_write_unit(fx.db, link_fn, &l, 10000);
+		enum err e = db_write_unit(dbfx.srv.db, link_fn, &l, 10000);
 		if (e != (l.fail_after ? ERR_CONFLICT : ERR_OK))
 			bad++;
 	}
@@ -553,7 +480,7 @@ static void test_chain(void **state)
 	}
 	int want = CHAIN_THREADS * (CHAIN_EACH - CHAIN_EACH / 5);
 	arena_init(&a, 0);
-	assert_int_equal(db_acquire(fx.db, 2000, &c), ERR_OK);
+	assert_int_equal(db_acquire(dbfx.srv.db, 2000, &c), ERR_OK);
 	assert_int_equal(
 	    db_exec(c, &a, &rs, "SELECT n, prev, hash, payload FROM chain ORDER BY n", ""), ERR_OK);
 	assert_int_equal(rs->nrows, want);
@@ -615,7 +542,7 @@ static void *audited_main(void *arg)
 		                    .kind = n % 4 == 1   ? K_FAIL
 		                            : n % 9 == 4 ? K_DUP
 		                                         : K_OK};
-		enum err e = db_write_unit(fx.db, audited_fn, &x, 10000);
+		enum err e = db_write_unit(dbfx.srv.db, audited_fn, &x, 10000);
 		enum err want = x.kind == K_OK     ? ERR_OK
 		                : x.kind == K_FAIL ? ERR_BAD_FIELD
 		                                   : ERR_EXISTS;
@@ -636,8 +563,8 @@ static void test_audit_chain(void **state)
 		skip();
 	assert_int_equal(crypto_init(), ERR_OK);
 	/* only the audit migration, copied into a directory of its own */
-	snprintf(migdir, sizeof(migdir), "%s/audit-migrations", fx.root);
-	mkdirs(migdir);
+	snprintf(migdir, sizeof(migdir), "%s/audit-migrations", dbfx.root);
+	assert_int_equal(mkdir(migdir, 0700), 0); /* under dbfx.root, which exists */
 	snprintf(src, sizeof(src), "%s/migrations/0003_audit.sql", root);
 	FILE *in = fopen(src, "rb");
 	assert_non_null(in);
@@ -650,7 +577,7 @@ static void test_audit_chain(void **state)
 		assert_int_equal(fwrite(buf, 1, got, out), got);
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
-	assert_int_equal(db_migrate(fx.db, migdir, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_migrate(dbfx.srv.db, migdir, msg, sizeof(msg)), ERR_OK);
 
 	for (int t = 0; t < AUDIT_THREADS; t++)
 		assert_int_equal(pthread_create(&th[t], NULL, audited_main, (void *)(intptr_t)t),
@@ -664,7 +591,7 @@ static void test_audit_chain(void **state)
 		ok += n % 4 != 1 && n % 9 != 4;
 	ok *= AUDIT_THREADS;
 	int64_t checked = 0, first_bad = 0;
-	assert_int_equal(audit_verify(fx.db, &checked, &first_bad, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(audit_verify(dbfx.srv.db, &checked, &first_bad, msg, sizeof(msg)), ERR_OK);
 	assert_int_equal(checked, ok);
 	assert_int_equal(first_bad, 0);
 	assert_int_equal(scalar("SELECT count(*) FROM audit_log"), ok);
@@ -679,7 +606,7 @@ static void test_audit_chain(void **state)
 static void test_queue_timeout(void **state)
 {
 	(void)state;
-	if (fx.pg)
+	if (dbfx.pg)
 		skip();
 	struct gate g = {.want = 1000};
 	pthread_t gt;
@@ -688,7 +615,7 @@ static void test_queue_timeout(void **state)
 		sleep_ms(1);
 	struct unit u = U(K_OK, 300, 1);
 	int64_t t0 = time_mono_ns();
-	assert_int_equal(db_write_unit(fx.db, unit_fn, &u, 50), ERR_DB_BUSY);
+	assert_int_equal(db_write_unit(dbfx.srv.db, unit_fn, &u, 50), ERR_DB_BUSY);
 	int64_t took = (time_mono_ns() - t0) / 1000000;
 	assert_true(took >= 45 && took < 900);
 	assert_int_equal(u.ran, 0);
@@ -697,11 +624,11 @@ static void test_queue_timeout(void **state)
 	pthread_join(gt, &ge);
 	assert_int_equal((intptr_t)ge, ERR_OK);
 	struct db_stats s;
-	db_stats_get(fx.db, &s);
+	db_stats_get(dbfx.srv.db, &s);
 	assert_int_equal(s.wu_queued, 0);
 	assert_int_equal(rows_of(300, 1), 0);
 	/* the writer is free again */
-	assert_int_equal(db_write_unit(fx.db, unit_fn, &u, 1000), ERR_OK);
+	assert_int_equal(db_write_unit(dbfx.srv.db, unit_fn, &u, 1000), ERR_OK);
 	assert_int_equal(u.ran, 1);
 	assert_int_equal(rows_of(300, 1), 1);
 }
@@ -712,7 +639,7 @@ static void test_metrics(void **state)
 	(void)state;
 	struct buf b;
 	buf_init(&b, 1 << 20);
-	db_metrics(fx.db, &b);
+	db_metrics(dbfx.srv.db, &b);
 	assert_non_null(b.p);
 	assert_non_null(strstr(b.p, "shouli_db_write_units_total{result=\"committed\"} "));
 	assert_non_null(strstr(b.p, "shouli_db_write_batch_units_bucket{le=\"64\"} "));
@@ -757,13 +684,13 @@ static void *closing_main(void *arg)
 static void test_close_drains(void **state)
 {
 	(void)state;
-	if (fx.pg)
+	if (dbfx.pg)
 		skip();
 	struct db *db = NULL;
 	struct closing x[5];
 	pthread_t gt;
 	char msg[256];
-	assert_int_equal(db_open(fx.url, 2, &db, msg, sizeof(msg)), ERR_OK);
+	assert_int_equal(db_open(dbfx.url, 2, &db, msg, sizeof(msg)), ERR_OK);
 	atomic_store(&close_gate_ran, 0);
 	atomic_store(&closing_now, 0);
 	assert_int_equal(pthread_create(&gt, NULL, close_gate_main, db), 0);
@@ -802,29 +729,18 @@ static const struct CMUnitTest tests[] = {
 
 int main(void)
 {
-	int failed = 0;
 	char logpath[600];
 	const char *tmp = getenv("SHOULI_TEST_TMP");
-	mkdirs(tmp && *tmp ? tmp : "/tmp");
+	/* 12 connections: the threads of test_many_threads read while units write */
+	const struct dbfx_opts opts = {.pool = 12, .no_migrate = true};
+	dbfx_mkdirs(tmp && *tmp ? tmp : "/tmp");
 	/* Expected failures log errors: keep them out of the test output, but keep them. */
 	snprintf(logpath, sizeof(logpath), "%s/db-write-test.log", tmp && *tmp ? tmp : "/tmp");
 	FILE *log = fopen(logpath, "w");
 	log_setup(LOG_DEBUG, log ? log : stderr);
-
-	fx = (struct fx){.pg = false, .engine = "sqlite"};
-	failed +=
-	    cmocka_run_group_tests_name("db_write/sqlite", tests, group_setup, group_teardown);
-	const char *pg = getenv("SHOULI_TEST_PG");
-	if (pg && *pg) {
-		fx = (struct fx){.pg = true, .engine = "postgres"};
-		snprintf(fx.pg_base, sizeof(fx.pg_base), "%s", pg);
-		failed += cmocka_run_group_tests_name("db_write/postgres", tests, group_setup,
-		                                      group_teardown);
-	} else {
-		printf("[  SKIPPED ] db_write/postgres: set SHOULI_TEST_PG (scripts/pg-test.sh "
-		       "start)\n");
-	}
+	int failed = dbfx_run("db_write", &opts, tests, sizeof(tests) / sizeof(tests[0]),
+	                      group_setup, group_teardown);
 	if (log)
 		fclose(log);
-	return failed ? 1 : 0;
+	return failed;
 }

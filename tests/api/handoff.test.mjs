@@ -1,0 +1,292 @@
+// Hand-off to the departments (docs/handoff.md): an accepted case reaches the department's
+// system exactly once, is reported to the 办件库 with the 办理人 its rules require, and shows
+// its delivery state — through a department outage and through a kill -9 of the server.
+//
+// The simulators run as a process of their own (`shouli sim`), so that they outlive the
+// server in the crash test and can count what the department received across it.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { DEMO, loginAs, sleep, sql, startServer, startSim } from './lib.mjs';
+
+// A 1×1 PNG: what the document camera would send, as small as it gets.
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+function merge(a, b) {
+  if (!b || typeof b !== 'object' || Array.isArray(b)) return b === undefined ? a : b;
+  const out = { ...(a && typeof a === 'object' && !Array.isArray(a) ? a : {}) };
+  for (const [k, v] of Object.entries(b)) out[k] = merge(out[k], v);
+  return out;
+}
+
+const ELDER = '310003001000-01'; // 民政 老年综合津贴 (flow minzheng.elder_allowance.submit)
+const DISABILITY = '310006002000-01'; // 残联 残疾人证换领 (handler_rule disabled_helper)
+
+describe('hand-off: every accepted case reaches its department exactly once', () => {
+  let sim, srv, clerk, catalog;
+  const extra = () => ['--sim-url', sim.url];
+
+  const simGet = async (path) => (await fetch(sim.url + path)).json();
+  const simSend = (method, path, body) =>
+    fetch(sim.url + path, {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+  const used = new Set();
+  const person = async (query) => {
+    const list = (await simGet(`/sim/people?${query}&limit=200`)).people;
+    const p = list.find((x) => !used.has(x.id_number));
+    assert.ok(p, `no resident for ${query}`);
+    used.add(p.id_number);
+    return p;
+  };
+
+  async function raw(c, method, path, body, type = 'application/json') {
+    const res = await fetch(srv.url + path, {
+      method,
+      headers: { Cookie: c.cookie, 'X-CSRF-Token': c.csrf, 'Content-Type': type, Accept: 'application/json' },
+      body: type === 'application/json' ? JSON.stringify(body) : body,
+    });
+    const text = await res.text();
+    let parsed = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  const self = (p) => ({
+    applicant: { id_number: { type: '111', number: p.id_number }, name: p.name, phone: '13912345678' },
+  });
+
+  // Read the card, open, prefill, complete the form, attach materials, accept: the case number.
+  async function acceptCase(subItem, p, fix) {
+    const card = await clerk.post('/api/v1/ident/card', {
+      reader: 'XJH-W03',
+      type_flag: '0',
+      card: {
+        name: p.name,
+        sex: p.gender_code,
+        nation: '01',
+        birth_date: p.birth_date,
+        address: p.hukou.address,
+        id_number: p.id_number,
+        issuer: '上海市公安局',
+        valid_from: '2015-01-01',
+        valid_to: '2035-01-01',
+      },
+    });
+    assert.equal(card.status, 200, JSON.stringify(card.body));
+    const open = await clerk.post('/api/v1/cases', { sub_item_code: subItem, resident_id: card.body.resident.id });
+    assert.equal(open.status, 201, JSON.stringify(open.body));
+    const no = (open.body.case ?? open.body).case_no;
+    let version = (open.body.case ?? open.body).version;
+    const pf = await clerk.post(`/api/v1/cases/${no}/prefill`, { version });
+    assert.equal(pf.status, 200, JSON.stringify(pf.body));
+    version = pf.body.version;
+    const sample = await catalog.get(`/api/v1/admin/catalog/subitems/${subItem}/sample`);
+    assert.equal(sample.status, 200, JSON.stringify(sample.body));
+    const data = merge(merge(sample.body.data, pf.body.data), fix);
+    const saved = await raw(clerk, 'PUT', `/api/v1/cases/${no}/form`, { version, data });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    version = saved.body.version;
+    const m = await clerk.get(`/api/v1/cases/${no}/materials`);
+    for (const slot of m.body.slots.filter((s) => s.required_now)) {
+      const up = await raw(
+        clerk,
+        'POST',
+        `/api/v1/cases/${no}/materials/${slot.id}/files?source=scan&title=${encodeURIComponent(slot.name)}`,
+        PNG,
+        'image/png',
+      );
+      assert.ok(up.status === 200 || up.status === 201, `${slot.id}: ${up.status} ${JSON.stringify(up.body)}`);
+    }
+    const acc = await clerk.post(`/api/v1/cases/${no}/accept`, { version });
+    assert.equal(acc.status, 200, JSON.stringify(acc.body));
+    // the answer of the acceptance already carries the promise to deliver
+    assert.ok(acc.body.delivery, JSON.stringify(acc.body));
+    assert.ok(['pending', 'delivering', 'delivered'].includes(acc.body.delivery.state), acc.body.delivery.state);
+    return no;
+  }
+
+  const getCase = async (no, c = clerk) => {
+    const r = await c.get(`/api/v1/cases/${no}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body;
+  };
+
+  // Poll the case until pred(case) holds; returns the case (fails after ms).
+  async function until(no, pred, ms, what, c = clerk) {
+    const deadline = Date.now() + ms;
+    let k;
+    while (Date.now() < deadline) {
+      k = await getCase(no, c);
+      if (pred(k)) return k;
+      await sleep(200);
+    }
+    assert.fail(`${no}: ${what} not within ${ms} ms; delivery ${JSON.stringify(k?.delivery)}`);
+  }
+
+  const appsOf = async (sys, idNumber, caseNo) =>
+    (await simGet(`/sim/${sys}/applications?id_number=${idNumber}`)).applications.filter((a) => a.case_no === caseNo);
+  const bjkRecord = async (caseNo) => (await simGet('/sim/state')).changes[`bjk:case:${caseNo}`];
+
+  before(async () => {
+    sim = await startSim();
+    srv = await startServer(extra());
+    clerk = await loginAs(srv.url, DEMO.clerk);
+    catalog = await loginAs(srv.url, DEMO.catalog);
+  });
+  after(async () => {
+    await srv?.stop();
+    await sim?.stop();
+  });
+
+  test('delivered: one application at the department, the case in progress, the 办件库 record', async () => {
+    const p = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+    const no = await acceptCase(
+      ELDER,
+      p,
+      merge(self(p), { applicant: { hukou_local: true }, payment: { channel: 'ssc' }, agent: { present: false } }),
+    );
+    const k = await until(no, (x) => x.delivery.state === 'delivered', 20000, 'delivered');
+    assert.equal(k.state, 'in_progress');
+    assert.match(k.delivery.dept_case_no, /^[A-Z]+\d+/);
+    assert.ok(k.delivery.delivered_at);
+    assert.equal(k.delivery.attempts, 1);
+    assert.equal(k.delivery.reported, 'ok');
+    // the timeline: started by the system with the department's number
+    const start = k.events.find((e) => e.action === 'start');
+    assert.ok(start, JSON.stringify(k.events));
+    assert.equal(start.actor, 'system');
+    assert.ok(JSON.stringify(start.detail).includes(k.delivery.dept_case_no));
+    const apps = await appsOf('minzheng', p.id_number, no);
+    assert.equal(apps.length, 1, JSON.stringify(apps));
+    assert.equal(apps[0].dept_case_no, k.delivery.dept_case_no);
+    const rec = await bjkRecord(no);
+    assert.ok(rec, 'no 办件库 record');
+    assert.equal(rec.record.stage, 'accept');
+    assert.equal(rec.record.handler.id_number, p.id_number);
+    assert.equal(rec.record.handler.name, p.name);
+    assert.equal(rec.record.centre?.code ?? rec.record.accept_unit_code, '310104014C1');
+    assert.equal(rec.record.dept_case_no, k.delivery.dept_case_no);
+    // the same case again does not move: the version is where the system left it
+    await sleep(1500);
+    const later = await getCase(no);
+    assert.equal(later.version, k.version);
+    assert.equal((await appsOf('minzheng', p.id_number, no)).length, 1);
+  });
+
+  test('department down: failed with attempts rising, then delivered exactly once', async () => {
+    const down = await simSend('POST', '/sim/faults', { prefix: '/minzheng', status: 503 });
+    assert.equal(down.status, 200);
+    let no, p;
+    try {
+      p = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+      no = await acceptCase(
+        ELDER,
+        p,
+        merge(self(p), { applicant: { hukou_local: true }, payment: { channel: 'ssc' }, agent: { present: false } }),
+      );
+      const failed = await until(no, (x) => x.delivery.state === 'failed' && x.delivery.attempts >= 2, 20000, 'failed twice');
+      assert.equal(failed.state, 'accepted');
+      assert.match(failed.delivery.last_error, /提交流程 minzheng\.elder_allowance\.submit/);
+      assert.ok(failed.delivery.next_attempt_at);
+      assert.equal(failed.delivery.dept_case_no, null);
+      assert.equal((await appsOf('minzheng', p.id_number, no)).length, 0);
+    } finally {
+      await simSend('DELETE', '/sim/faults');
+    }
+    // backoff (doubling) plus the connector's breaker (open 20 s) bound the recovery
+    const k = await until(no, (x) => x.delivery.state === 'delivered', 60000, 'delivered after recovery');
+    assert.equal(k.state, 'in_progress');
+    assert.ok(k.delivery.attempts >= 3, JSON.stringify(k.delivery));
+    const apps = await appsOf('minzheng', p.id_number, no);
+    assert.equal(apps.length, 1, JSON.stringify(apps));
+    assert.equal(apps[0].dept_case_no, k.delivery.dept_case_no);
+    assert.equal(k.events.filter((e) => e.action === 'start').length, 1);
+  });
+
+  test('残联 with a helper: the disabled person is 办理人; an agent case: the agent is', async () => {
+    const p = await person('has=disability&hukou=1&min_age=20&max_age=70');
+    const helped = await acceptCase(
+      DISABILITY,
+      p,
+      merge(self(p), {
+        guardian: { present: false },
+        helper: { present: true, name: '赵助残', staff_no: 'ZC0001', phone: '13800138000' },
+        renew: { reason: '2' },
+      }),
+    );
+    const q = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+    const agentP = await person('min_age=30&max_age=60');
+    const agented = await acceptCase(
+      ELDER,
+      q,
+      merge(self(q), {
+        applicant: { hukou_local: true },
+        payment: { channel: 'ssc' },
+        agent: {
+          present: true,
+          id_number: { type: '111', number: agentP.id_number },
+          name: agentP.name,
+          phone: '13700137000',
+        },
+      }),
+    );
+    for (const no of [helped, agented]) await until(no, (x) => x.delivery.state === 'delivered', 20000, 'delivered');
+    const h = await bjkRecord(helped);
+    assert.ok(h, 'no 办件库 record of the helped case');
+    assert.equal(h.record.handler.id_number, p.id_number);
+    assert.equal(h.record.helper.name, '赵助残');
+    assert.notEqual(h.record.handler.name, '赵助残');
+    const k = await getCase(helped);
+    assert.equal(k.delivery.reported, 'ok');
+    const a = await bjkRecord(agented);
+    assert.ok(a, 'no 办件库 record of the agent case');
+    assert.equal(a.record.handler.id_number, agentP.id_number);
+    assert.equal(a.record.applicant.id_number, q.id_number);
+  });
+
+  test('kill -9 while the department is answering: delivered exactly once after restart', async () => {
+    const slow = await simSend('POST', '/sim/faults', { prefix: '/minzheng', latency_ms: 3000 });
+    assert.equal(slow.status, 200);
+    const p = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+    const no = await acceptCase(
+      ELDER,
+      p,
+      merge(self(p), { applicant: { hukou_local: true }, payment: { channel: 'ssc' }, agent: { present: false } }),
+    );
+    await until(no, (x) => x.delivery.state === 'delivering', 10000, 'delivering');
+    await sleep(1000);
+    process.kill(srv.pid, 'SIGKILL');
+    assert.equal((await srv.exited()).signal, 'SIGKILL');
+    await simSend('DELETE', '/sim/faults');
+    // the dead worker's lease holds for lease_ms (5 min); age it instead of waiting
+    const row = sql(srv, `SELECT status FROM events WHERE idempotency_key = 'submit:${no}'`);
+    assert.equal(row, 'delivering');
+    sql(srv, `UPDATE events SET locked_until = 1 WHERE idempotency_key = 'submit:${no}'`);
+    const first = srv;
+    srv = await startServer(extra(), { share: first });
+    const oldStop = srv.stop;
+    srv.stop = async () => {
+      await oldStop();
+      await first.stop();
+    };
+    clerk = await loginAs(srv.url, DEMO.clerk);
+    catalog = await loginAs(srv.url, DEMO.catalog);
+    const k = await until(no, (x) => x.delivery.state === 'delivered', 30000, 'delivered after restart');
+    assert.equal(k.state, 'in_progress');
+    assert.ok(k.delivery.attempts >= 2, JSON.stringify(k.delivery));
+    const apps = await appsOf('minzheng', p.id_number, no);
+    assert.equal(apps.length, 1, JSON.stringify(apps));
+    assert.equal(apps[0].dept_case_no, k.delivery.dept_case_no);
+    assert.equal(k.events.filter((e) => e.action === 'start').length, 1);
+  });
+});
