@@ -183,6 +183,44 @@ describe('hand-off: every accepted case reaches its department exactly once', ()
     assert.equal((await appsOf('minzheng', p.id_number, no)).length, 1);
   });
 
+  test('withdrawn before it left: cancelled, nothing reaches the department', async () => {
+    const down = await simSend('POST', '/sim/faults', { prefix: '/minzheng', status: 503 });
+    assert.equal(down.status, 200);
+    let no, p;
+    try {
+      p = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+      no = await acceptCase(
+        ELDER,
+        p,
+        merge(self(p), { applicant: { hukou_local: true }, payment: { channel: 'ssc' }, agent: { present: false } }),
+      );
+      const failed = await until(no, (x) => x.delivery.state === 'failed', 20000, 'failed once');
+      const w = await clerk.post(`/api/v1/cases/${no}/withdraw`, { version: failed.version, reason: '居民申请撤回' });
+      assert.equal(w.status, 200, JSON.stringify(w.body));
+    } finally {
+      await simSend('DELETE', '/sim/faults');
+    }
+    // the next attempt finds the case withdrawn: it is not sent
+    const k = await until(no, (x) => x.delivery.state === 'cancelled', 30000, 'cancelled');
+    assert.equal(k.state, 'withdrawn');
+    assert.equal(k.delivery.dept_case_no, null);
+    await sleep(1000);
+    assert.equal((await appsOf('minzheng', p.id_number, no)).length, 0);
+  });
+
+  test('a permanent refusal goes dead at once and stays visible', async () => {
+    // 310005003000-02 submits through shuiwu.refund_query, which the 税务 simulator answers
+    // 404 for a refund it does not know: no retry can change that.
+    const p = await person('min_age=30&max_age=60&hukou=1');
+    const no = await acceptCase('310005003000-02', p, self(p));
+    const k = await until(no, (x) => x.delivery.state === 'dead', 20000, 'dead');
+    assert.equal(k.state, 'accepted');
+    assert.equal(k.delivery.attempts, 1);
+    assert.match(k.delivery.last_error, /shuiwu\.refund_query/);
+    assert.equal(k.delivery.dept_case_no, null);
+    assert.equal(sql(srv, `SELECT status FROM events WHERE idempotency_key = 'submit:${no}'`), 'dead');
+  });
+
   test('department down: failed with attempts rising, then delivered exactly once', async () => {
     const down = await simSend('POST', '/sim/faults', { prefix: '/minzheng', status: 503 });
     assert.equal(down.status, 200);
