@@ -19,6 +19,7 @@ deps:
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+	bash scripts/make-font.sh $(BUILD)/fonts
 
 web:
 	bash scripts/build-web.sh

@@ -38,12 +38,15 @@ run() {
 build_main() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
     cmake --build build -j "$JOBS" &&
+    bash scripts/make-font.sh build/fonts &&
     bash scripts/build-web.sh
 }
 
 build_asan() {
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOULI_SANITIZE=ON >/dev/null &&
-    cmake --build build-asan -j "$JOBS"
+    cmake --build build-asan -j "$JOBS" &&
+    { [ ! -f build/fonts/ShouliSans-Regular.otf ] ||
+      { mkdir -p build-asan/fonts && cp -p build/fonts/ShouliSans-Regular.otf build-asan/fonts/; }; }
 }
 
 build_fuzz() {

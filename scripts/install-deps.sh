@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 want=(build-essential cmake pkg-config clang
       libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
       libssl-dev libgcrypt20-dev libcurl4-openssl-dev libxml2-dev libxlsxwriter-dev
-      libcairo2-dev libpango1.0-dev fonts-noto-cjk nodejs npm)
+      libcairo2-dev libpango1.0-dev libqpdf-dev fonts-noto-cjk python3-fonttools nodejs npm)
 if [ "${1:-}" = "--test" ]; then
   want+=(libcmocka-dev postgresql chromium sqlite3 libclang-rt-14-dev poppler-utils)
 fi

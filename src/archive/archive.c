@@ -6,12 +6,8 @@
  * collects and checks (every file is read back through files_read, which verifies its SM3,
  * so a package never vouches for a blob that has rotted), archive_xml.c packages and
  * validates, archive_http.c transfers. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "archive/archive_int.h"
 #include "cases/cases_int.h"
@@ -25,135 +21,18 @@
 #include "server/server.h"
 
 #define DB_WAIT_MS 5000
-#define KEY_MAX    16384
 #define FILE_ARENA (64u << 20) /* a file's plaintext and ciphertext (file_max_bytes 20 MiB) */
-
-static enum err fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
-{
-	ei->code = code;
-	ei->field = field;
-	ei->msg = msg;
-	return code;
-}
 
 /* ---- the signing key -------------------------------------------------------------------- */
 
-static enum err key_read(int fd, const char *path, struct crypto_sm2_key **out)
-{
-	struct stat st;
-	char pem[KEY_MAX];
-	size_t n = 0;
-	if (fstat(fd, &st) != 0)
-		return ERR_IO;
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		log_error("archive.key", "%s must be a regular file readable by its owner only",
-		          path);
-		return ERR_CONFIG;
-	}
-	while (n < sizeof(pem)) {
-		ssize_t r = read(fd, pem + n, sizeof(pem) - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return ERR_IO;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	enum err e = n < sizeof(pem) ? crypto_sm2_load_pem(pem, n, out) : ERR_INVALID;
-	crypto_wipe(pem, sizeof(pem));
-	if (!e && !crypto_sm2_has_private(*out)) {
-		crypto_sm2_destroy(*out);
-		*out = NULL;
-		e = ERR_INVALID;
-	}
-	if (e == ERR_INVALID) {
-		log_error("archive.key", "%s is not an SM2 private key (PEM)", path);
-		return ERR_CONFIG;
-	}
-	return e;
-}
-
-/* Make a new key at path: written to a temporary file (0600, fsynced), then linked to its
- * name, so that a reader never sees half a key and, of two makers racing, one wins and the
- * other reads the winner's (link fails with EEXIST). */
-static enum err key_create(const char *dir, const char *path)
-{
-	struct crypto_sm2_key *k = NULL;
-	struct buf pem;
-	char tmp[4200];
-	unsigned char rnd[8];
-	int fd = -1;
-	enum err e;
-	buf_init(&pem, KEY_MAX);
-	if ((e = crypto_random(rnd, sizeof(rnd))))
-		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/.archive-sm2.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", dir,
-	         rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	if ((e = crypto_sm2_generate(&k)) || (e = crypto_sm2_save_pem(k, true, &pem)))
-		goto out;
-	e = ERR_IO;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		goto out;
-	size_t off = 0;
-	while (off < pem.len) {
-		ssize_t w = write(fd, pem.p + off, pem.len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto out;
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (link(tmp, path) != 0 && errno != EEXIST)
-		goto out;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	log_info("archive.key", "made the archive signing key %s", path);
-	e = ERR_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	if (pem.p)
-		crypto_wipe(pem.p, pem.len);
-	buf_release(&pem);
-	crypto_sm2_destroy(k);
-	return e;
-}
-
 enum err archive_key_load(const struct server *srv, struct crypto_sm2_key **out)
 {
-	char dir[4096], path[4096];
-	enum err e;
+	char dir[4096];
 	*out = NULL;
-	if (!srv->cfg.data_dir)
+	if (!srv->cfg.data_dir ||
+	    snprintf(dir, sizeof(dir), "%s/keys", srv->cfg.data_dir) >= (int)sizeof(dir))
 		return ERR_CONFIG;
-	if (snprintf(dir, sizeof(dir), "%s/keys", srv->cfg.data_dir) >= (int)sizeof(dir) ||
-	    snprintf(path, sizeof(path), "%s/keys/" ARCHIVE_KEY_FILE, srv->cfg.data_dir) >=
-	        (int)sizeof(path))
-		return ERR_CONFIG;
-	for (int round = 0; round < 2; round++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0) {
-			e = key_read(fd, path, out);
-			close(fd);
-			return e;
-		}
-		if (errno != ENOENT || round)
-			break;
-		if ((e = key_create(dir, path)))
-			return e;
-	}
-	log_error("archive.key", "cannot open %s: %s", path, strerror(errno));
-	return ERR_IO;
+	return crypto_sm2_keyfile_load(dir, ARCHIVE_KEY_FILE, true, out);
 }
 
 /* ---- gathering ---------------------------------------------------------------------------- */
@@ -298,16 +177,16 @@ static enum err load_files(struct server *srv, struct db_conn *c, struct arena *
 			f->pages = archive_pages_of(db_text(rs, i, 7), data, n);
 		arena_release(&fa);
 		if (e == ERR_INTEGRITY || e == ERR_NOT_FOUND) {
-			e = fail(ei, ERR_INTEGRITY, "files",
-			         arena_printf(a, "材料“%s”的文件（%s）校验失败，不能归档",
-			                      f->material_name, f->title));
+			e = err_fail(ei, ERR_INTEGRITY, "files",
+			             arena_printf(a, "材料“%s”的文件（%s）校验失败，不能归档",
+			                          f->material_name, f->title));
 			goto out;
 		}
 		if (e)
 			goto out;
 		if (!f->sm3 || strlen(f->sm3) != 64 ||
 		    !hex_decode(f->sm3, 64, digest, sizeof(digest))) {
-			e = fail(ei, ERR_INTEGRITY, "files", "文件的 SM3 记录不正确");
+			e = err_fail(ei, ERR_INTEGRITY, "files", "文件的 SM3 记录不正确");
 			goto out;
 		}
 		buf_reset(&sig);
@@ -364,16 +243,16 @@ static enum err gather(struct server *srv, struct db_conn *c, struct arena *a, c
 	if ((e = case_load(srv, c, a, NULL, case_no, &row)))
 		goto out;
 	if (strcmp(row.state, "completed")) {
-		e = fail(ei, ERR_BAD_STATE, NULL,
-		         arena_printf(a, "办件当前状态为“%s”，办结后才能归档",
-		                      cases_state_label(row.state)));
+		e = err_fail(ei, ERR_BAD_STATE, NULL,
+		             arena_printf(a, "办件当前状态为“%s”，办结后才能归档",
+		                          cases_state_label(row.state)));
 		goto out;
 	}
 	if ((e = case_catalog_get(srv, c, a, &row, &cc)))
 		goto out;
 	const json_t *arch = json_object_get(cc.sub_item, "archive");
 	if (!json_is_true(json_object_get(arch, "required"))) {
-		e = fail(ei, ERR_BAD_STATE, NULL, "该事项无需电子归档");
+		e = err_fail(ei, ERR_BAD_STATE, NULL, "该事项无需电子归档");
 		goto out;
 	}
 	if ((e = db_exec(c, a, &rs,
@@ -423,7 +302,7 @@ static enum err gather(struct server *srv, struct db_conn *c, struct arena *a, c
 	    (e = load_files(srv, c, a, cc.sub_item, row.id, key, ac, ei)))
 		goto out;
 	if (!ac->nfiles)
-		e = fail(ei, ERR_INVALID, "files", "办件没有任何电子文件（材料），不能归档");
+		e = err_fail(ei, ERR_INVALID, "files", "办件没有任何电子文件（材料），不能归档");
 	ac->archived_ms = time_now_ms();
 out:
 	buf_release(&hex);
@@ -446,11 +325,11 @@ enum err archive_build(struct server *srv, struct db_conn *c, struct arena *a, c
 		return ERR_NOMEM;
 	if ((e = archive_schema_load(xsd, &schema, msg, sizeof(msg)))) {
 		log_error("archive.xsd", "%s", msg);
-		fail(ei, e, NULL, arena_strdup(a, msg));
+		err_fail(ei, e, NULL, arena_strdup(a, msg));
 		goto out;
 	}
 	if ((e = archive_key_load(srv, &key))) {
-		fail(ei, e, NULL, "归档签名密钥不可用，请联系运维人员");
+		err_fail(ei, e, NULL, "归档签名密钥不可用，请联系运维人员");
 		goto out;
 	}
 	if (!c) {

@@ -28,14 +28,6 @@
 	(96u << 20) /* packages and their base64; files are read in arenas of                      \
 	               their own (archive.c) */
 
-static enum err fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
-{
-	ei->code = code;
-	ei->field = field;
-	ei->msg = msg;
-	return code;
-}
-
 static const char *status_label(const char *s)
 {
 	if (!s)
@@ -76,7 +68,7 @@ static enum err request_unit(struct db_conn *c, void *ctx)
 	if (rs->nrows != 1)
 		return ERR_NOT_FOUND;
 	if (strcmp(db_text(rs, 0, 0), "completed"))
-		return fail(x->ei, ERR_BAD_STATE, NULL, "办件尚未办结，不能归档");
+		return err_fail(x->ei, ERR_BAD_STATE, NULL, "办件尚未办结，不能归档");
 	if ((e = db_exec(
 	         c, a, &rs,
 	         "SELECT status, attempt, receipt_no FROM archive_packages WHERE case_id = ?", "i",
@@ -85,11 +77,11 @@ static enum err request_unit(struct db_conn *c, void *ctx)
 	if (rs->nrows == 1) {
 		const char *st = db_text(rs, 0, 0);
 		if (!strcmp(st, "received"))
-			return fail(x->ei, ERR_BAD_STATE, NULL,
-			            arena_printf(a, "办件已归档（回执编号 %s）",
-			                         db_text(rs, 0, 2) ? db_text(rs, 0, 2) : ""));
+			return err_fail(x->ei, ERR_BAD_STATE, NULL,
+			                arena_printf(a, "办件已归档（回执编号 %s）",
+			                             db_text(rs, 0, 2) ? db_text(rs, 0, 2) : ""));
 		if (!strcmp(st, "pending"))
-			return fail(x->ei, ERR_BAD_STATE, NULL, "办件正在归档，请稍后查看结果");
+			return err_fail(x->ei, ERR_BAD_STATE, NULL, "办件正在归档，请稍后查看结果");
 		attempt = db_int(rs, 0, 1) + 1;
 		e = db_exec(c, a, NULL,
 		            "UPDATE archive_packages SET status = 'pending', attempt = ?,"
@@ -148,15 +140,15 @@ enum err archive_request(struct server *srv, const struct principal *who, const 
 	if ((e = case_load(srv, c, a, who, case_no, &row)))
 		goto out;
 	if (strcmp(row.state, "completed")) {
-		e = fail(ei, ERR_BAD_STATE, NULL,
-		         arena_printf(a, "办件当前状态为“%s”，办结后才能归档",
-		                      cases_state_label(row.state)));
+		e = err_fail(ei, ERR_BAD_STATE, NULL,
+		             arena_printf(a, "办件当前状态为“%s”，办结后才能归档",
+		                          cases_state_label(row.state)));
 		goto out;
 	}
 	if ((e = case_catalog_get(srv, c, a, &row, &cc)))
 		goto out;
 	if (!json_is_true(json_object_get(json_object_get(cc.sub_item, "archive"), "required"))) {
-		e = fail(ei, ERR_BAD_STATE, NULL, "该事项无需电子归档");
+		e = err_fail(ei, ERR_BAD_STATE, NULL, "该事项无需电子归档");
 		goto out;
 	}
 	db_release(c);

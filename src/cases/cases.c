@@ -31,24 +31,29 @@
 
 /* ---- the state machine ---------------------------------------------------------------- */
 
-const char *const cases_states[] = {"draft",     "accepted", "in_progress", "correction",
-                                    "completed", "refused",  "withdrawn",   NULL};
-const char *const cases_actions[] = {"accept", "refuse",   "request_correction", "resume",
-                                     "start",  "complete", "withdraw",           NULL};
+const char *const cases_states[] = {"draft",      "accepted",  "in_progress",
+                                    "correction", "completed", "refused",
+                                    "withdrawn",  "forwarded", NULL};
+const char *const cases_actions[] = {"accept",   "refuse",  "request_correction",
+                                     "resume",   "start",   "complete",
+                                     "withdraw", "forward", NULL};
 
 /* The one table of legal transitions. to "" = back to the state before the correction. */
 static const struct transition {
 	const char *action;
-	const char *from[5];
+	const char *from[6];
 	const char *to;
 } transitions[] = {
-    {"accept", {"draft"}, "accepted"},
-    {"refuse", {"draft"}, "refused"},
-    {"request_correction", {"draft", "accepted", "in_progress"}, "correction"},
+    /* a forwarded case (收受分离) is a draft at the responsible centre */
+    {"accept", {"draft", "forwarded"}, "accepted"},
+    {"refuse", {"draft", "forwarded"}, "refused"},
+    {"request_correction", {"draft", "forwarded", "accepted", "in_progress"}, "correction"},
     {"resume", {"correction"}, ""},
     {"start", {"accepted"}, "in_progress"},
     {"complete", {"accepted", "in_progress"}, "completed"},
-    {"withdraw", {"draft", "accepted", "correction", "in_progress"}, "withdrawn"},
+    {"withdraw", {"draft", "forwarded", "accepted", "correction", "in_progress"}, "withdrawn"},
+    /* only a separated draft (cases_forward.c checks the mode) */
+    {"forward", {"draft"}, "forwarded"},
 };
 
 static const struct transition *transition_of(const char *action)
@@ -64,7 +69,7 @@ bool cases_transition(const char *state, const char *action, const char **to)
 	const struct transition *t = transition_of(action);
 	if (to)
 		*to = NULL;
-	for (size_t i = 0; t && state && i < 5 && t->from[i]; i++)
+	for (size_t i = 0; t && state && i < 6 && t->from[i]; i++)
 		if (!strcmp(t->from[i], state)) {
 			if (to)
 				*to = t->to;
@@ -89,16 +94,30 @@ static const char *label(const char *const *keys, const char *const *names, cons
 
 const char *cases_state_label(const char *state)
 {
-	static const char *const names[] = {"待受理", "已受理",   "办理中", "补正中",
-	                                    "已办结", "不予受理", "已撤回"};
+	static const char *const names[] = {
+	    "待受理", "已受理",   "办理中", "补正中",
+	    "已办结", "不予受理", "已撤回", "已转交，待受理中心受理"};
 	return label(cases_states, names, state);
 }
 
 const char *cases_action_label(const char *action)
 {
 	static const char *const names[] = {"受理",       "不予受理", "补正", "补正完成",
-	                                    "转部门办理", "办结",     "撤回"};
+	                                    "转部门办理", "办结",     "撤回", "转交受理中心"};
 	return label(cases_actions, names, action);
+}
+
+/* ---- extensions ------------------------------------------------------------------------- */
+
+enum err cases_ext_register(struct server *srv, const struct cases_ext *ext)
+{
+	struct cases_state *st = cases_state_of(srv);
+	if (!st || !ext)
+		return ERR_CONFIG;
+	if (st->next >= CASES_EXT_MAX)
+		return ERR_TOO_LARGE;
+	st->ext[st->next++] = *ext;
+	return ERR_OK;
 }
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -111,16 +130,6 @@ static bool has_perm(const struct principal *p, const char *perm)
 	return false;
 }
 
-static enum err fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
-{
-	if (ei) {
-		ei->code = code;
-		ei->field = field;
-		ei->msg = msg;
-	}
-	return code;
-}
-
 /* A string member of body with a length in characters; absent is fine unless required. */
 static enum err text_member(const json_t *body, const char *key, bool required, size_t min,
                             size_t max, const char *label, struct arena *a, struct errinfo *ei,
@@ -130,19 +139,21 @@ static enum err text_member(const json_t *body, const char *key, bool required, 
 	*out = NULL;
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(ei, ERR_MISSING_FIELD, key, arena_printf(a, "请填写%s", label));
+			return err_fail(ei, ERR_MISSING_FIELD, key,
+			                arena_printf(a, "请填写%s", label));
 		return ERR_OK;
 	}
 	const char *s = json_string_value(v);
 	if (!s)
-		return fail(ei, ERR_BAD_FIELD, key, arena_printf(a, "%s应为文本", label));
+		return err_fail(ei, ERR_BAD_FIELD, key, arena_printf(a, "%s应为文本", label));
 	struct str t = str_trim(str_from(s));
 	size_t n = utf8_len(t.p, t.n);
 	if (!utf8_valid(t.p, t.n) || n < min || n > max) {
 		if (!n && required)
-			return fail(ei, ERR_MISSING_FIELD, key, arena_printf(a, "请填写%s", label));
-		return fail(ei, ERR_BAD_FIELD, key,
-		            arena_printf(a, "%s应为 %zu–%zu 个字", label, min, max));
+			return err_fail(ei, ERR_MISSING_FIELD, key,
+			                arena_printf(a, "请填写%s", label));
+		return err_fail(ei, ERR_BAD_FIELD, key,
+		                arena_printf(a, "%s应为 %zu–%zu 个字", label, min, max));
 	}
 	*out = arena_strndup(a, t.p, t.n);
 	return *out ? ERR_OK : ERR_NOMEM;
@@ -152,9 +163,9 @@ static enum err version_member(const json_t *body, struct errinfo *ei, int64_t *
 {
 	const json_t *v = json_object_get(body, "version");
 	if (!v)
-		return fail(ei, ERR_MISSING_FIELD, "version", "请提供办件版本号（version）");
+		return err_fail(ei, ERR_MISSING_FIELD, "version", "请提供办件版本号（version）");
 	if (!json_is_integer(v) || json_integer_value(v) < 1)
-		return fail(ei, ERR_BAD_FIELD, "version", "办件版本号（version）应为正整数");
+		return err_fail(ei, ERR_BAD_FIELD, "version", "办件版本号（version）应为正整数");
 	*version = json_integer_value(v);
 	return ERR_OK;
 }
@@ -162,14 +173,14 @@ static enum err version_member(const json_t *body, struct errinfo *ei, int64_t *
 static enum err state_error(struct arena *a, struct errinfo *ei, const char *state,
                             const char *action)
 {
-	return fail(ei, ERR_BAD_STATE, "state",
-	            arena_printf(a, "办件当前状态为“%s”，不能执行“%s”", cases_state_label(state),
-	                         cases_action_label(action)));
+	return err_fail(ei, ERR_BAD_STATE, "state",
+	                arena_printf(a, "办件当前状态为“%s”，不能执行“%s”",
+	                             cases_state_label(state), cases_action_label(action)));
 }
 
 static enum err conflict(struct errinfo *ei)
 {
-	return fail(ei, ERR_CONFLICT, "version", "办件已被他人修改，请刷新后重试");
+	return err_fail(ei, ERR_CONFLICT, "version", "办件已被他人修改，请刷新后重试");
 }
 
 /* After a guarded UPDATE touched no row: which guard failed? */
@@ -187,11 +198,12 @@ static enum err why_not(struct db_conn *c, struct arena *a, int64_t id, int64_t 
 	return state_error(a, ei, db_text(rs, 0, 1), action);
 }
 
-/* Timeline, audit and outbox of one action, inside the write transaction. */
-static enum err record(struct server *srv, const struct cases_caller *by, struct db_conn *c,
-                       struct arena *a, int64_t case_id, const char *case_no, int64_t org_id,
-                       const char *org_path, const char *sub_code, const char *action,
-                       const char *from, const char *to, int64_t new_version, const char *detail)
+/* Timeline, audit and outbox of one action, inside the write transaction (cases_int.h). */
+enum err case_record(struct server *srv, const struct cases_caller *by, struct db_conn *c,
+                     struct arena *a, int64_t case_id, const char *case_no, int64_t org_id,
+                     const char *org_path, const char *sub_code, const char *action,
+                     const char *from, const char *to, int64_t new_version, const char *detail,
+                     const char *also_path)
 {
 	const struct principal *who = by->who;
 	char kind[64];
@@ -221,6 +233,8 @@ static enum err record(struct server *srv, const struct cases_caller *by, struct
 		return e;
 	json_t *pl = json_pack("{s:s,s:s,s:I,s:s,s:s}", "case_no", case_no, "state", to, "org_id",
 	                       (json_int_t)org_id, "org_path", org_path, "sub_item_code", sub_code);
+	if (pl && also_path && strcmp(also_path, org_path))
+		json_object_set_new(pl, "also_path", json_string(also_path));
 	const char *plt = pl ? json_dump_arena(pl, a) : NULL;
 	json_decref(pl);
 	if (!plt)
@@ -228,6 +242,15 @@ static enum err record(struct server *srv, const struct cases_caller *by, struct
 	return outbox_enqueue(c, a, kind, arena_printf(a, "case:%lld", (long long)case_id), plt,
 	                      arena_printf(a, "case:%s:%lld", case_no, (long long)new_version),
 	                      NULL);
+}
+
+static enum err record(struct server *srv, const struct cases_caller *by, struct db_conn *c,
+                       struct arena *a, int64_t case_id, const char *case_no, int64_t org_id,
+                       const char *org_path, const char *sub_code, const char *action,
+                       const char *from, const char *to, int64_t new_version, const char *detail)
+{
+	return case_record(srv, by, c, a, case_id, case_no, org_id, org_path, sub_code, action,
+	                   from, to, new_version, detail, NULL);
 }
 
 /* Run fn as a write unit (db_write_unit: durable when it returns ERR_OK, the commit shared
@@ -305,7 +328,7 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 		return ERR_NOMEM;
 	e = catalog_pin(srv, c, a, no, x->in->sub_item_code, who->org_id, &vid);
 	if (e == ERR_NOT_FOUND)
-		return fail(
+		return err_fail(
 		    ei, ERR_NOT_FOUND, "sub_item_code",
 		    arena_printf(a, "事项子项 %s 不存在或当前未生效", x->in->sub_item_code));
 	if (e)
@@ -319,11 +342,21 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 	const char *sub_code = db_text(rs, 0, 0), *item_code = db_text(rs, 0, 1);
 	/* The duplicate guard: same resident, same sub-item, still open. */
 	if ((e = db_exec(c, a, &rs,
-	                 "SELECT case_no FROM cases WHERE resident_id = ? AND sub_item_code = ?"
-	                 " AND state IN ('draft', 'accepted', 'correction', 'in_progress')"
-	                 " ORDER BY id",
+	                 "SELECT case_no, mode, entry FROM cases WHERE resident_id = ?"
+	                 " AND sub_item_code = ? AND state IN ('draft', 'forwarded', 'accepted',"
+	                 " 'correction', 'in_progress') ORDER BY id",
 	                 "is", x->in->resident_id, sub_code)))
 		return e;
+	/* dual: an application a virtual window took stays there (no second, traditional
+	 * 收受分离 case of it, confirmed duplicate or not) */
+	for (int r = 0; r < rs->nrows; r++)
+		if (!strcmp(x->in->mode, "separated") && !strcmp(x->in->entry, "window") &&
+		    !strcmp(db_text(rs, r, 1), "separated") &&
+		    !strcmp(db_text(rs, r, 2), "virtual"))
+			return err_fail(
+			    ei, ERR_BAD_STATE, "entry",
+			    arena_printf(a, "该申请已由虚拟窗口办理（%s），不能改走原收受分离入口",
+			                 db_text(rs, r, 0)));
 	if (rs->nrows) {
 		x->dups = json_array();
 		for (int r = 0; x->dups && r < rs->nrows; r++)
@@ -331,7 +364,7 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 		if (!x->dups)
 			return ERR_NOMEM;
 		if (!x->in->allow_duplicate)
-			return fail(
+			return err_fail(
 			    ei, ERR_DUPLICATE, "sub_item_code",
 			    "该居民已有同一事项正在办理的办件，确认需要重复办理时请勾选“仍然新建”");
 	}
@@ -342,6 +375,9 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 	const json_t *sub = catalog_item_sub_item(item, sub_code);
 	if (!sub)
 		return ERR_INTEGRITY;
+	if ((e = cases_entry_check(json_is_true(json_object_get(item, "separated")),
+	                           json_get_str(item, "vwin_mode"), x->in->mode, x->in->entry, ei)))
+		return e;
 	int case_type = (int)json_get_int(sub, "case_type", json_get_int(item, "case_type", 1));
 	int pdays = (int)json_get_int(sub, "promised_days", json_get_int(item, "promised_days", 0));
 	if (case_type != 2)
@@ -350,13 +386,15 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 	                 "INSERT INTO cases (case_no, org_id, resident_id, item_code, item_name,"
 	                 " sub_item_code, sub_item_name, version_id, case_type, promised_days,"
 	                 " channel, state, version, applicant_mask, applicant_id_mask,"
-	                 " applicant_id_bidx, created_by, created_at, updated_at)"
-	                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?, ?, ?, ?, ?)"
-	                 " RETURNING id",
-	                 "siissssiiiisssiii", no, who->org_id, x->in->resident_id, item_code,
+	                 " applicant_id_bidx, created_by, created_at, updated_at, mode, entry,"
+	                 " receiving_org_id)"
+	                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?, ?, ?, ?, ?,"
+	                 " ?, ?, ?) RETURNING id",
+	                 "siissssiiiisssiiissi", no, who->org_id, x->in->resident_id, item_code,
 	                 json_get_str(item, "name"), sub_code, json_get_str(sub, "name"), vid,
 	                 (int64_t)case_type, (int64_t)pdays, (int64_t)x->in->channel, x->name_mask,
-	                 x->id_mask, x->bidx, who->user_id, now, now)))
+	                 x->id_mask, x->bidx, who->user_id, now, now, x->in->mode, x->in->entry,
+	                 who->org_id)))
 		return e;
 	int64_t id = db_int(rs, 0, 0);
 	const char *detail = NULL;
@@ -389,24 +427,31 @@ enum err cases_open(struct server *srv, const struct cases_caller *by, struct ar
 	if (duplicates)
 		*duplicates = NULL;
 	if (!who || !who->scope_level || strcmp(who->scope_level, "centre") || !who->scope_code)
-		return fail(ei, ERR_FORBIDDEN, NULL, "只有受理中心的工作人员可以新建办件");
+		return err_fail(ei, ERR_FORBIDDEN, NULL, "只有受理中心的工作人员可以新建办件");
 	if (!code_ok(in->sub_item_code))
-		return fail(ei, ERR_BAD_FIELD, "sub_item_code",
-		            "事项子项编码应为 12 位基本编码加“-”和两位序号，例如 310006001000-01");
+		return err_fail(
+		    ei, ERR_BAD_FIELD, "sub_item_code",
+		    "事项子项编码应为 12 位基本编码加“-”和两位序号，例如 310006001000-01");
 	if (in->resident_id <= 0)
-		return fail(ei, ERR_BAD_FIELD, "resident_id", "请先识别居民身份（resident_id）");
+		return err_fail(ei, ERR_BAD_FIELD, "resident_id",
+		                "请先识别居民身份（resident_id）");
 	int ch = in->channel ? in->channel : 1;
 	if (ch != 1 && ch != 2 && ch != 3 && ch != 4 && ch != 9)
-		return fail(ei, ERR_BAD_FIELD, "channel",
-		            "办理渠道应为 1 窗口、2 PC、3 移动、4 快递或 9 其他");
+		return err_fail(ei, ERR_BAD_FIELD, "channel",
+		                "办理渠道应为 1 窗口、2 PC、3 移动、4 快递或 9 其他");
 	struct cases_open_req req = *in;
 	req.channel = ch;
+	req.mode = in->mode ? in->mode : "direct";
+	req.entry = in->entry ? in->entry : "window";
+	/* the values first (422 before any database work); the item's rules in the unit */
+	if ((e = cases_entry_check(true, "dual", req.mode, req.entry, ei)))
+		return e;
 	x.in = &req;
 	if ((e = db_acquire(srv->db, DB_WAIT_MS, &c)))
 		return e;
 	e = ident_resident_get(srv, c, a, in->resident_id, &profile);
 	if (e == ERR_NOT_FOUND) {
-		e = fail(ei, ERR_NOT_FOUND, "resident_id", "居民档案不存在，请重新读卡或录入");
+		e = err_fail(ei, ERR_NOT_FOUND, "resident_id", "居民档案不存在，请重新读卡或录入");
 		goto out;
 	}
 	if (e)
@@ -474,6 +519,7 @@ static json_t *evaluation_json(const struct catalog_form_result *res)
 }
 
 struct form_ctx {
+	struct server *srv;
 	const struct cases_caller *by;
 	struct arena *a;
 	struct errinfo *ei;
@@ -482,16 +528,32 @@ struct form_ctx {
 	bool valid;
 };
 
+enum err cases_form_guards(struct server *srv, struct db_conn *c, struct arena *a,
+                           struct case_row *row, struct errinfo *ei)
+{
+	struct cases_state *st = cases_state_of(srv);
+	enum err e;
+	/* e.g. a signed application form: refused before anything is stored */
+	for (int i = 0; st && i < st->next; i++)
+		if (st->ext[i].form_guard &&
+		    (e = st->ext[i].form_guard(st->ext[i].ctx, c, a, row, ei)))
+			return e;
+	return ERR_OK;
+}
+
 static enum err form_unit(struct db_conn *c, void *ctx)
 {
 	struct form_ctx *x = ctx;
 	struct case_row *row = x->row;
-	enum err e = case_store_form(c, x->a, row, &x->sealed);
+	enum err e = ERR_OK;
+	if ((e = cases_form_guards(x->srv, c, x->a, row, x->ei)))
+		return e;
+	e = case_store_form(c, x->a, row, &x->sealed);
 	if (e == ERR_CONFLICT)
 		return conflict(x->ei);
 	if (e == ERR_BAD_STATE)
-		return fail(x->ei, ERR_BAD_STATE, "state",
-		            "办件状态已变化，不能修改表单，请刷新后重试");
+		return err_fail(x->ei, ERR_BAD_STATE, "state",
+		                "办件状态已变化，不能修改表单，请刷新后重试");
 	if (e)
 		return e;
 	struct audit_entry ae = {.actor_id = x->by->who->user_id,
@@ -518,17 +580,19 @@ enum err cases_save_form_data(struct server *srv, const struct cases_caller *by,
 	enum err e;
 	*out = NULL;
 	if (!json_is_object(data))
-		return fail(ei, ERR_BAD_FIELD, "data", "表单数据（data）应为对象");
+		return err_fail(ei, ERR_BAD_FIELD, "data", "表单数据（data）应为对象");
 	if (version < 1)
-		return fail(ei, ERR_BAD_FIELD, "version", "办件版本号（version）应为正整数");
+		return err_fail(ei, ERR_BAD_FIELD, "version", "办件版本号（version）应为正整数");
 	if ((e = db_acquire(srv->db, DB_WAIT_MS, &c)))
 		return e;
-	if ((e = case_load(srv, c, a, by->who, case_no, &row)))
+	if ((e = case_load(srv, c, a, by->who, case_no, &row)) ||
+	    (e = cases_forward_guard(by->who, row.state, "form", row.view_only,
+	                             row.receiving_org_path, ei)))
 		goto out;
 	if (strcmp(row.state, "draft") && strcmp(row.state, "correction")) {
-		e = fail(ei, ERR_BAD_STATE, "state",
-		         arena_printf(a, "办件当前状态为“%s”，不能修改表单",
-		                      cases_state_label(row.state)));
+		e = err_fail(ei, ERR_BAD_STATE, "state",
+		             arena_printf(a, "办件当前状态为“%s”，不能修改表单",
+		                          cases_state_label(row.state)));
 		goto out;
 	}
 	if (row.version != version) {
@@ -540,7 +604,7 @@ enum err cases_save_form_data(struct server *srv, const struct cases_caller *by,
 	cases_today(today);
 	e = catalog_form_evaluate(cc.ref, cc.sub_item, data, today, &res);
 	if (e == ERR_INVALID) {
-		e = fail(ei, ERR_INTERNAL, NULL, "该事项子项的表单定义有误，无法校验");
+		e = err_fail(ei, ERR_INTERNAL, NULL, "该事项子项的表单定义有误，无法校验");
 		goto out;
 	}
 	if (e)
@@ -555,7 +619,8 @@ enum err cases_save_form_data(struct server *srv, const struct cases_caller *by,
 	}
 	db_release(c);
 	c = NULL;
-	struct form_ctx x = {.by = by, .a = a, .ei = ei, .row = &row, .valid = res.valid};
+	struct form_ctx x = {
+	    .srv = srv, .by = by, .a = a, .ei = ei, .row = &row, .valid = res.valid};
 	if ((e = case_seal_form(srv, a, &row, &x.sealed)) ||
 	    (e = db_write_unit(srv->db, form_unit, &x, DB_WAIT_MS)))
 		goto out;
@@ -737,7 +802,7 @@ static enum err accept_check(struct server *srv, const struct cases_caller *by, 
 		goto out;
 	e = catalog_form_evaluate(cc.ref, cc.sub_item, row->form, today, &res);
 	if (e == ERR_INVALID) {
-		e = fail(ei, ERR_INTERNAL, NULL, "该事项子项的表单定义有误，无法校验");
+		e = err_fail(ei, ERR_INTERNAL, NULL, "该事项子项的表单定义有误，无法校验");
 		goto out;
 	}
 	if (e)
@@ -766,10 +831,15 @@ static enum err accept_check(struct server *srv, const struct cases_caller *by, 
 		problem(p->problems, "materials", json_get_str(v, "id"),
 		        arena_printf(a, "缺少材料：%s",
 		                     json_get_str(v, "name") ? json_get_str(v, "name") : ""));
+	struct cases_state *st = cases_state_of(srv);
+	for (int k = 0; st && k < st->next; k++)
+		if (st->ext[k].accept_check &&
+		    (e = st->ext[k].accept_check(st->ext[k].ctx, srv, c, a, &cc, row, p->problems)))
+			goto out;
 	if (json_array_size(p->problems)) {
-		e = fail(ei, ERR_INVALID, NULL,
-		         arena_printf(a, "受理前检查未通过，共 %zu 项问题",
-		                      json_array_size(p->problems)));
+		e = err_fail(ei, ERR_INVALID, NULL,
+		             arena_printf(a, "受理前检查未通过，共 %zu 项问题",
+		                          json_array_size(p->problems)));
 		goto out;
 	}
 	p->prereview =
@@ -822,7 +892,7 @@ static enum err accept_tx(struct server *srv, const struct cases_caller *by, str
 	                     "UPDATE cases SET state = 'accepted', version = version + 1,"
 	                     " accepted_at = ?, accepted_by = ?, promised_date = ?, prereview = ?,"
 	                     " prereview_at = ?, override = ?, updated_at = ?"
-	                     " WHERE id = ? AND version = ? AND state = 'draft'",
+	                     " WHERE id = ? AND version = ? AND state IN ('draft', 'forwarded')",
 	                     "iissisiii", now, by->who->user_id, p->promised_date, pr, now, ov, now,
 	                     row->id, row->version);
 	if (e)
@@ -832,7 +902,8 @@ static enum err accept_tx(struct server *srv, const struct cases_caller *by, str
 	if ((e = materials_print(c, a, row->id, fp)))
 		return e;
 	if (fp[0] != p->fp[0] || fp[1] != p->fp[1])
-		return fail(ei, ERR_CONFLICT, "materials", "办件材料刚被修改，请刷新后重新受理");
+		return err_fail(ei, ERR_CONFLICT, "materials",
+		                "办件材料刚被修改，请刷新后重新受理");
 	for (int i = 0; i < p->nparties; i++)
 		if ((e = party_insert(c, a, row->id, &p->parties[i], now)))
 			return e;
@@ -845,8 +916,9 @@ static enum err accept_tx(struct server *srv, const struct cases_caller *by, str
 	json_decref(d);
 	if (!detail)
 		return ERR_NOMEM;
-	return record(srv, by, c, a, row->id, row->case_no, row->org_id, row->org_path,
-	              row->sub_item_code, "accept", "draft", "accepted", row->version + 1, detail);
+	return case_record(srv, by, c, a, row->id, row->case_no, row->org_id, row->org_path,
+	                   row->sub_item_code, "accept", row->state, "accepted", row->version + 1,
+	                   detail, row->receiving_org_path);
 }
 
 struct accept_ctx {
@@ -883,12 +955,12 @@ static enum err accept(struct server *srv, const struct cases_caller *by, struct
 		const json_t *v;
 		if (!json_is_object(ovr) || !json_is_array(rules) || !json_array_size(rules) ||
 		    json_array_size(rules) > 100)
-			return fail(ei, ERR_BAD_FIELD, "override.rules",
-			            "越权受理应列出被越过的预审规则（override.rules）");
+			return err_fail(ei, ERR_BAD_FIELD, "override.rules",
+			                "越权受理应列出被越过的预审规则（override.rules）");
 		json_array_foreach (rules, i, v)
 			if (!json_is_string(v))
-				return fail(ei, ERR_BAD_FIELD, "override.rules",
-				            "越权受理的规则编号应为文本");
+				return err_fail(ei, ERR_BAD_FIELD, "override.rules",
+				                "越权受理的规则编号应为文本");
 		if ((e = text_member(ovr, "reason", true, 5, 500, "越权受理理由", a, ei,
 		                     &reason))) {
 			if (ei)
@@ -896,7 +968,7 @@ static enum err accept(struct server *srv, const struct cases_caller *by, struct
 			return e;
 		}
 		if (!has_perm(by->who, "case.override"))
-			return fail(
+			return err_fail(
 			    ei, ERR_FORBIDDEN, "override",
 			    "越权受理需要“越权受理”权限（case.override），请由中心负责人操作");
 	} else {
@@ -904,10 +976,19 @@ static enum err accept(struct server *srv, const struct cases_caller *by, struct
 	}
 	if ((e = db_acquire(srv->db, DB_WAIT_MS, &c)))
 		return e;
-	if ((e = case_load(srv, c, a, by->who, case_no, &row)))
+	if ((e = case_load(srv, c, a, by->who, case_no, &row)) ||
+	    (e = cases_forward_guard(by->who, row.state, "accept", row.view_only,
+	                             row.receiving_org_path, ei)))
 		goto out;
-	if (strcmp(row.state, "draft")) {
+	if (!cases_transition(row.state, "accept", NULL)) {
 		e = state_error(a, ei, row.state, "accept");
+		goto out;
+	}
+	/* 收受分离: the receiving centre collects and forwards; only the responsible centre
+	 * accepts (the case reaches it as forwarded) */
+	if (!strcmp(row.state, "draft") && !strcmp(row.mode, "separated")) {
+		e = err_fail(ei, ERR_BAD_STATE, "mode",
+		             "收受分离办件由收件中心转交受理中心受理，请点击“转交受理中心”");
 		goto out;
 	}
 	if (row.version != version) {
@@ -948,6 +1029,32 @@ out:
 	return e;
 }
 
+/* The acceptance checks for the forwarding of a 收受分离 case (cases_forward.c): the same
+ * code path, without an override, the plan dropped. */
+enum err case_ready_check(struct server *srv, const struct cases_caller *by, struct db_conn *c,
+                          struct arena *a, struct case_row *row, json_t **problems, int64_t fp[2],
+                          struct errinfo *ei)
+{
+	struct accept_plan p = {0};
+	enum err e = accept_check(srv, by, c, a, row, NULL, &p, ei);
+	if (e == ERR_INVALID && problems) {
+		*problems = p.problems;
+		p.problems = NULL;
+	}
+	fp[0] = p.fp[0];
+	fp[1] = p.fp[1];
+	json_decref(p.problems);
+	json_decref(p.prereview);
+	json_decref(p.override);
+	return e;
+}
+
+enum err case_materials_fingerprint(struct db_conn *c, struct arena *a, int64_t case_id,
+                                    int64_t fp[2])
+{
+	return materials_print(c, a, case_id, fp);
+}
+
 void cases_accept_stats(struct server *srv, struct cases_accept_stats *out)
 {
 	struct cases_state *st = cases_state_of(srv);
@@ -975,10 +1082,10 @@ static enum err correction_items(const json_t *body, struct arena *a, struct err
 	size_t i;
 	*out = NULL;
 	if (!json_is_array(items) || !json_array_size(items))
-		return fail(ei, ERR_MISSING_FIELD, "items",
-		            "请列出需要补正的内容（items，至少 1 项）");
+		return err_fail(ei, ERR_MISSING_FIELD, "items",
+		                "请列出需要补正的内容（items，至少 1 项）");
 	if (json_array_size(items) > 50)
-		return fail(ei, ERR_BAD_FIELD, "items", "补正内容最多 50 项");
+		return err_fail(ei, ERR_BAD_FIELD, "items", "补正内容最多 50 项");
 	json_t *arr = json_array();
 	if (!arr)
 		return ERR_NOMEM;
@@ -988,7 +1095,7 @@ static enum err correction_items(const json_t *body, struct arena *a, struct err
 		const char *where = arena_printf(a, "items[%zu]", i);
 		if (!json_is_object(it)) {
 			json_decref(arr);
-			return fail(ei, ERR_BAD_FIELD, where, "补正内容的每一项应为对象");
+			return err_fail(ei, ERR_BAD_FIELD, where, "补正内容的每一项应为对象");
 		}
 		if ((e = text_member(it, "material", false, 1, 64, "材料编号", a, ei, &material)) ||
 		    (e = text_member(it, "field", false, 1, 200, "表单字段", a, ei, &field)) ||
@@ -1025,8 +1132,8 @@ static enum err act_args_check(const char *action, const json_t *body, struct ar
 		if ((e = text_member(body, "result", true, 1, 20, "办结结果", a, ei, &x->result)))
 			return e;
 		if (strcmp(x->result, "approved") && strcmp(x->result, "rejected"))
-			return fail(ei, ERR_BAD_FIELD, "result",
-			            "办结结果应为 approved（准予）或 rejected（不予）");
+			return err_fail(ei, ERR_BAD_FIELD, "result",
+			                "办结结果应为 approved（准予）或 rejected（不予）");
 		if ((e = text_member(body, "opinion", true, 1, 1000, "办结意见", a, ei,
 		                     &x->opinion)))
 			return e;
@@ -1038,6 +1145,8 @@ static enum err act_args_check(const char *action, const json_t *body, struct ar
 struct act_row {
 	int64_t id, version, org_id;
 	const char *case_no, *state, *org_path, *sub_code, *prev_state, *promised_date, *paused_day;
+	const char *recv_path; /* the receiving centre's path (收受分离) */
+	bool view_only;        /* who sees the case only as its receiving centre */
 };
 
 static enum err act_load(struct db_conn *c, struct arena *a, const struct principal *who,
@@ -1046,10 +1155,13 @@ static enum err act_load(struct db_conn *c, struct arena *a, const struct princi
 	struct db_rows *rs = NULL;
 	enum err e = db_exec(c, a, &rs,
 	                     "SELECT c.id, c.version, c.org_id, c.case_no, c.state, o.path,"
-	                     " c.sub_item_code, c.prev_state, c.promised_date, c.paused_day"
+	                     " c.sub_item_code, c.prev_state, c.promised_date, c.paused_day,"
+	                     " rc.path, CASE WHEN o.path LIKE ? THEN 0 ELSE 1 END"
 	                     " FROM cases c JOIN orgs o ON o.id = c.org_id"
-	                     " WHERE c.case_no = ? AND o.path LIKE ?",
-	                     "ss", case_no, auth_scope_like(who, a));
+	                     " LEFT JOIN orgs rc ON rc.id = c.receiving_org_id"
+	                     " WHERE c.case_no = ? AND (o.path LIKE ? OR rc.path LIKE ?)",
+	                     "ssss", auth_scope_like(who, a), case_no, auth_scope_like(who, a),
+	                     auth_scope_like(who, a));
 	if (e)
 		return e;
 	if (rs->nrows != 1)
@@ -1064,6 +1176,8 @@ static enum err act_load(struct db_conn *c, struct arena *a, const struct princi
 	r->prev_state = db_text(rs, 0, 7);
 	r->promised_date = db_text(rs, 0, 8);
 	r->paused_day = db_text(rs, 0, 9);
+	r->recv_path = db_text(rs, 0, 10);
+	r->view_only = db_int(rs, 0, 11) != 0;
 	return ERR_OK;
 }
 
@@ -1077,7 +1191,7 @@ static enum err act_tx(struct server *srv, const struct cases_caller *by, struct
 	char today[11];
 	int64_t now = time_now_ms(), uid = by->who->user_id;
 	enum err e = act_load(c, a, by->who, case_no, &r);
-	if (e)
+	if (e || (e = cases_forward_guard(by->who, r.state, action, r.view_only, r.recv_path, ei)))
 		return e;
 	if (r.version != version)
 		return conflict(ei);
@@ -1105,12 +1219,12 @@ static enum err act_tx(struct server *srv, const struct cases_caller *by, struct
 		json_object_set(detail, "items", x->items);
 		if (x->note)
 			json_object_set_new(detail, "note", json_string(x->note));
-		if ((e = db_exec(
-		         c, a, NULL,
-		         "INSERT INTO case_corrections (case_id, from_state, items, note,"
-		         " requested_at, requested_by, request_day) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		         "isssiis", r.id, r.state, json_dump_arena(x->items, a), x->note, now, uid,
-		         today)))
+		if ((e = db_exec(c, a, NULL,
+		                 "INSERT INTO case_corrections (case_id, from_state, items, note,"
+		                 " requested_at, requested_by, request_day)"
+		                 " VALUES (?, ?, ?, ?, ?, NULLIF(?, CAST(0 AS BIGINT)), ?)",
+		                 "isssiis", r.id, r.state, json_dump_arena(x->items, a), x->note,
+		                 now, uid, today)))
 			return e;
 		e = db_exec(c, a, &rs,
 		            "UPDATE cases SET state = 'correction', prev_state = ?, correction = ?,"
@@ -1138,7 +1252,8 @@ static enum err act_tx(struct server *srv, const struct cases_caller *by, struct
 		if (x->note)
 			json_object_set_new(detail, "note", json_string(x->note));
 		if ((e = db_exec(c, a, NULL,
-		                 "UPDATE case_corrections SET resumed_at = ?, resumed_by = ?,"
+		                 "UPDATE case_corrections SET resumed_at = ?,"
+		                 " resumed_by = NULLIF(?, CAST(0 AS BIGINT)),"
 		                 " resume_day = ?, paused_days = ? WHERE case_id = ? AND "
 		                 "resumed_at IS NULL",
 		                 "iisii", now, uid, today, (int64_t)paused, r.id)))
@@ -1175,8 +1290,8 @@ static enum err act_tx(struct server *srv, const struct cases_caller *by, struct
 		return why_not(c, a, r.id, version, action, ei);
 	if (terminal(to) && (e = catalog_unpin(srv, c, a, r.case_no)))
 		return e;
-	return record(srv, by, c, a, r.id, r.case_no, r.org_id, r.org_path, r.sub_code, action,
-	              r.state, to, version + 1, json_dump_arena(detail, a));
+	return case_record(srv, by, c, a, r.id, r.case_no, r.org_id, r.org_path, r.sub_code, action,
+	                   r.state, to, version + 1, json_dump_arena(detail, a), r.recv_path);
 }
 
 struct act_ctx {
@@ -1207,9 +1322,9 @@ enum err cases_act(struct server *srv, const struct cases_caller *by, struct are
 	if (problems)
 		*problems = NULL;
 	if (!transition_of(action))
-		return fail(ei, ERR_NOT_FOUND, "action", "未知的办件操作");
+		return err_fail(ei, ERR_NOT_FOUND, "action", "未知的办件操作");
 	if (!json_is_object(body))
-		return fail(ei, ERR_BAD_FIELD, NULL, "请求体应为对象");
+		return err_fail(ei, ERR_BAD_FIELD, NULL, "请求体应为对象");
 	/* A centre manager (case.override) approves a blocked acceptance by accepting it with
 	 * the override; everything else needs case.accept. */
 	const json_t *ovr = json_object_get(body, "override");
@@ -1217,11 +1332,13 @@ enum err cases_act(struct server *srv, const struct cases_caller *by, struct are
 	                       (!strcmp(action, "accept") && ovr && !json_is_null(ovr) &&
 	                        has_perm(by->who, "case.override")));
 	if (!may)
-		return fail(ei, ERR_FORBIDDEN, NULL, "没有办理办件的权限（case.accept）");
+		return err_fail(ei, ERR_FORBIDDEN, NULL, "没有办理办件的权限（case.accept）");
 	if ((e = version_member(body, ei, &version)))
 		return e;
 	if (!strcmp(action, "accept"))
 		return accept(srv, by, a, case_no, version, body, out, problems, ei);
+	if (!strcmp(action, "forward"))
+		return cases_forward_act(srv, by, a, case_no, body, out, problems, ei);
 	if ((e = act_args_check(action, body, a, &x, ei)))
 		goto out;
 	struct act_ctx ac = {.srv = srv,
@@ -1237,6 +1354,27 @@ enum err cases_act(struct server *srv, const struct cases_caller *by, struct are
 	if (out)
 		e = cases_get(srv, by, a, case_no, out);
 out:
+	json_decref(x.items);
+	return e;
+}
+
+/* A department's decision (cases_decide.c): the same checks and effects as the clerk's action,
+ * by the system (no user; the scope is everything), inside the caller's write unit. */
+enum err cases_act_system(struct server *srv, struct db_conn *c, struct arena *a,
+                          const char *case_no, const char *action, const json_t *body,
+                          struct errinfo *ei)
+{
+	static const struct principal sys = {
+	    .username = "system", .name = "系统", .scope_path = "/"};
+	const struct cases_caller by = {.who = &sys};
+	struct act_args x = {0};
+	int64_t version = 0;
+	enum err e;
+	if (!transition_of(action) || !strcmp(action, "accept"))
+		return err_fail(ei, ERR_NOT_FOUND, "action", "未知的办件操作");
+	if (!(e = version_member(body, ei, &version)) &&
+	    !(e = act_args_check(action, body, a, &x, ei)))
+		e = act_tx(srv, &by, c, a, case_no, action, version, &x, ei);
 	json_decref(x.items);
 	return e;
 }

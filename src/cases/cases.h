@@ -34,7 +34,7 @@ extern const struct module cases_module;
  * so it must be idempotent. An error makes the outbox retry the event (and so every hook of
  * it) with backoff. Register in a module's init (after the cases module's): ERR_CONFIG when
  * the cases module is not running, ERR_TOO_LARGE past CASES_HOOKS_MAX. */
-#define CASES_HOOKS_MAX 8
+#define CASES_HOOKS_MAX 16
 typedef enum err (*cases_hook)(struct server *srv, const char *case_no, void *ctx);
 enum err cases_hook_on(struct server *srv, const char *action, cases_hook fn, void *ctx);
 extern const struct module cases_materials_module;
@@ -105,6 +105,9 @@ struct cases_open_req {
 	int64_t resident_id;
 	int channel;
 	bool allow_duplicate;
+	/* 收受分离: mode "direct" (NULL) | "separated", entry "window" (NULL) | "virtual" (a
+	 * 远程虚拟窗口); checked against the item's separated and vwin_mode (cases_entry_check) */
+	const char *mode, *entry;
 };
 enum err cases_open(struct server *srv, const struct cases_caller *by, struct arena *a,
                     const struct cases_open_req *in, json_t **out, json_t **duplicates,
@@ -119,9 +122,9 @@ enum err cases_save_form_data(struct server *srv, const struct cases_caller *by,
                               json_t **out, struct errinfo *ei);
 
 /* Run action ("accept", "refuse", "request_correction", "resume", "start", "complete",
- * "withdraw") with body (the action's members, "version" included; see docs/cases.md).
- * ERR_BAD_STATE names both states; ERR_CONFLICT on a stale version; for accept,
- * ERR_INVALID with *problems (new reference: [{"kind","field","message"}]). *out is the
+ * "withdraw", "forward" (收受分离, docs/cases.md)) with body (the action's members, "version"
+ * included; see docs/cases.md). ERR_BAD_STATE names both states; ERR_CONFLICT on a stale version;
+ * for accept, ERR_INVALID with *problems (new reference: [{"kind","field","message"}]). *out is the
  * case as cases_get shows it. */
 enum err cases_act(struct server *srv, const struct cases_caller *by, struct arena *a,
                    const char *case_no, const char *action, const json_t *body, json_t **out,

@@ -261,6 +261,7 @@ enum err cases_handoff_enqueue(struct db_conn *c, struct arena *a, const struct 
 struct done_ctx {
 	struct arena *a;
 	const char *case_no, *dept_case_no, *reported;
+	const char *dept_system; /* the connector that took it (polled for the decision) */
 	int64_t run_id, now;
 	bool started; /* the unit moved the case accepted -> in_progress */
 };
@@ -286,11 +287,16 @@ static enum err done_unit(struct db_conn *c, void *ctx)
 	if ((e = db_exec(
 	         c, a, &up,
 	         "UPDATE cases SET dept_case_no = ?, delivered_at = ?, delivery_run_id = ?,"
-	         " delivery_reported = ?, updated_at = ? WHERE id = ? AND delivered_at IS NULL",
-	         "siisii", x->dept_case_no, x->now, x->run_id, x->reported, x->now, id)))
+	         " delivery_reported = ?, dept_system = ?, decision_check_at = ?,"
+	         " decision_checks = 0, updated_at = ? WHERE id = ? AND delivered_at IS NULL",
+	         "siissiii", x->dept_case_no, x->now, x->run_id, x->reported, x->dept_system,
+	         x->now + cases_decision_backoff_ms(0), x->now, id)))
 		return e;
 	if (up->changes != 1)
 		return ERR_OK;
+	if (!strcmp(state, "withdrawn") && x->dept_case_no)
+		/* withdrawn while it was on its way: the department must hear it is off */
+		return cases_dept_cancel_enqueue(c, a, id, x->case_no);
 	if (!strcmp(state, "correction") && prev && !strcmp(prev, "accepted"))
 		/* the department has it: the correction resumes into the department's work */
 		return db_exec(c, a, NULL,
@@ -436,11 +442,19 @@ static enum err deliver(void *ctx, struct server *srv, const struct outbox_event
 		goto out;
 	}
 	const json_t *dn = json_object_get(result, "dept_case_no");
+	const char *sys = NULL;
+	if (!db_acquire(srv->db, DB_WAIT_MS, &c)) {
+		if (cases_dept_system_of_run(c, &a, run_id, &sys))
+			sys = NULL; /* the decision poll reads it again from the run */
+		db_release(c);
+		c = NULL;
+	}
 	struct done_ctx x = {
 	    .a = &a,
 	    .case_no = case_no,
 	    .dept_case_no = json_is_string(dn) ? json_string_value(dn) : NULL,
 	    .reported = json_get_str(result, "reported"),
+	    .dept_system = sys,
 	    .run_id = run_id,
 	    .now = time_now_ms(),
 	};
@@ -450,8 +464,7 @@ static enum err deliver(void *ctx, struct server *srv, const struct outbox_event
 		         (long long)run_id, err_code(e));
 		goto out;
 	}
-	if (x.started)
-		outbox_notify(srv->outbox);
+	outbox_notify(srv->outbox); /* case.start, or the cancel of a case withdrawn meanwhile */
 out:
 	db_release(c);
 	json_decref(payload);
@@ -470,7 +483,13 @@ enum err cases_handoff_start(struct server *srv)
 	struct outbox_policy pol = {
 	    .max_attempts = 30, .base_backoff_ms = 1000, .max_backoff_ms = 600000};
 	enum err e = outbox_register(srv->outbox, CASES_HANDOFF_KIND, deliver, NULL, &pol);
-	return e == ERR_EXISTS ? ERR_OK : e;
+	if (e && e != ERR_EXISTS)
+		return e;
+	/* what follows the delivery: the decision polls, the cancel of a withdrawn case and the
+	 * 办件库 stage reports (docs/handoff.md) */
+	if ((e = cases_decide_start(srv)))
+		return e;
+	return cases_bjk_start(srv);
 }
 
 /* ---- the delivery as the case shows it ---------------------------------------------------- */
@@ -514,12 +533,14 @@ enum err cases_handoff_delivery(struct db_conn *c, struct arena *a, const char *
 	struct db_rows *rs = NULL;
 	char at[32], nx[32];
 	*out = NULL;
-	enum err e = db_exec(c, a, &rs,
-	                     "SELECT c.state, c.dept_case_no, c.delivered_at, c.delivery_run_id,"
-	                     " c.delivery_reported, e.status, e.attempts, e.last_error,"
-	                     " e.next_attempt_at, e.id FROM cases c"
-	                     " LEFT JOIN events e ON e.idempotency_key = ? WHERE c.case_no = ?",
-	                     "ss", arena_printf(a, "submit:%s", case_no), case_no);
+	enum err e =
+	    db_exec(c, a, &rs,
+	            "SELECT c.state, c.dept_case_no, c.delivered_at, c.delivery_run_id,"
+	            " c.delivery_reported, e.status, e.attempts, e.last_error,"
+	            " e.next_attempt_at, e.id, c.dept_system, c.dept_status,"
+	            " c.decision_check_at, c.decision_checks, c.decision_error FROM cases c"
+	            " LEFT JOIN events e ON e.idempotency_key = ? WHERE c.case_no = ?",
+	            "ss", arena_printf(a, "submit:%s", case_no), case_no);
 	if (e)
 		return e;
 	if (rs->nrows != 1)
@@ -542,5 +563,17 @@ enum err cases_handoff_delivery(struct db_conn *c, struct arena *a, const char *
 		json_object_set_new(*out, "run_id", json_integer(db_int(rs, 0, 3)));
 	if (*out && !db_is_null(rs, 0, 9))
 		json_object_set_new(*out, "event_id", json_integer(db_int(rs, 0, 9)));
+	if (*out && delivered) {
+		/* the department's side since (cases_decide.c): its system, last status, polls */
+		char nc[32];
+		const char *ds = db_text(rs, 0, 11);
+		json_object_set_new(
+		    *out, "decision",
+		    json_pack("{s:s?,s:s?,s:I,s:s?,s:s?}", "dept_system", db_text(rs, 0, 10),
+		              "dept_status", ds ? arena_strndup(a, ds, strcspn(ds, "@")) : NULL,
+		              "checks", (json_int_t)db_int(rs, 0, 13), "next_check_at",
+		              db_is_null(rs, 0, 12) ? NULL : time_iso(db_int(rs, 0, 12), nc),
+		              "error", db_text(rs, 0, 14)));
+	}
 	return *out ? ERR_OK : ERR_NOMEM;
 }

@@ -54,6 +54,11 @@ static enum err deliver(void *ctx, struct server *srv, const struct outbox_event
 	}
 	if (srv->bus)
 		event_bus_publish(srv->bus, topic, ev->payload);
+	/* a forwarded case (收受分离) is in the receiving centre's lists too */
+	const char *also = json_string_value(json_object_get(p, "also_path"));
+	if (srv->bus && also &&
+	    snprintf(topic, sizeof(topic), "scope:%s:cases", also) < (int)sizeof(topic))
+		event_bus_publish(srv->bus, topic, ev->payload);
 	/* then the other modules' hooks of this action (archiving on completion, …) */
 	struct cases_state *st = cases_state_of(srv);
 	const char *action = ev->kind && !strncmp(ev->kind, "case.", 5) ? ev->kind + 5 : "";
@@ -154,6 +159,8 @@ static const struct json_field open_body[] = {
     {"resident_id", JF_INT, JF_REQUIRED, 1, INT64_MAX, "居民"},
     {"channel", JF_INT, JF_NULLABLE, 1, 9, "办理渠道"},
     {"allow_duplicate", JF_BOOL, JF_NULLABLE, 0, 0, "仍然新建"},
+    {"mode", JF_STRING, JF_NULLABLE, 0, 100, "办理模式"},
+    {"entry", JF_STRING, JF_NULLABLE, 0, 100, "办理入口"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -168,6 +175,8 @@ static enum err h_open(struct req *r, struct resp *w)
 	    .resident_id = json_get_int(r->json, "resident_id", 0),
 	    .channel = (int)json_get_int(r->json, "channel", 1),
 	    .allow_duplicate = json_get_bool(r->json, "allow_duplicate", false),
+	    .mode = json_get_str(r->json, "mode"),
+	    .entry = json_get_str(r->json, "entry"),
 	};
 	enum err e = cases_open(r->srv, &by, r->arena, &in, &out, &dups, &ei);
 	if (e == ERR_DUPLICATE)
@@ -252,6 +261,19 @@ static enum err h_act(struct req *r, struct resp *w)
 	if (e == ERR_INVALID && problems)
 		return resp_error_with(r, w, e, ei.field, ei.msg, "problems", problems);
 	json_decref(problems);
+	if (e)
+		return failed(r, e, &ei);
+	resp_json(w, 200, out);
+	return ERR_OK;
+}
+
+/* GET /api/v1/cases/{no}/forward-targets (收受分离) */
+static enum err h_forward_targets(struct req *r, struct resp *w)
+{
+	struct cases_caller by = caller_of(r);
+	struct errinfo ei = {0};
+	json_t *out = NULL;
+	enum err e = cases_forward_targets(r->srv, &by, r->arena, req_param(r, "no"), &out, &ei);
 	if (e)
 		return failed(r, e, &ei);
 	resp_json(w, 200, out);
@@ -394,6 +416,12 @@ static const struct json_field complete_body[] = {
     {"cert_no", JF_STRING, JF_NULLABLE, 0, 400, "证照编号"},
     {NULL, 0, 0, 0, 0, NULL},
 };
+static const struct json_field forward_body[] = {
+    {"version", JF_INT, JF_REQUIRED, 1, INT64_MAX, "办件版本号"},
+    {"target", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 1, 50, "受理中心"},
+    {"note", JF_STRING, JF_NULLABLE, 0, 2000, "转交说明"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
 static const struct json_field withdraw_body[] = {
     {"version", JF_INT, JF_REQUIRED, 1, INT64_MAX, "办件版本号"},
     {"reason", JF_STRING, JF_REQUIRED, 0, 2000, "撤回原因"},
@@ -415,6 +443,8 @@ static const struct route routes[] = {
     {"POST", CASE "/start", h_act, "case.accept", 0, note_body},
     {"POST", CASE "/complete", h_act, "case.accept", 0, complete_body},
     {"POST", CASE "/withdraw", h_act, "case.accept", 0, withdraw_body},
+    {"POST", CASE "/forward", h_act, "case.accept", 0, forward_body},
+    {"GET", CASE "/forward-targets", h_forward_targets, "case.accept", 0, NULL},
     {"GET", CASE "/receipt", h_receipt, "case.read", 0, NULL},
     {"GET", "/api/v1/calendar", h_calendar, NULL, 0, NULL},
     {"PUT", "/api/v1/admin/calendar/{date}", h_calendar_put, "system.config", 0, calendar_body},

@@ -42,14 +42,22 @@ struct case_row {
 	json_t *prefill_errors; /* array, never NULL after a load */
 	int64_t created_by;
 	int64_t created_at, updated_at;
+	/* 收受分离 (cases_forward.c): mode "direct" | "separated", entry "window" | "virtual",
+	 * the receiving centre (收件中心; org_id is the responsible one) and its path, and
+	 * whether the caller sees the case only as its receiving centre (read-only). */
+	const char *mode, *entry;
+	int64_t receiving_org_id;
+	const char *receiving_org_path;
+	bool view_only;
 };
 
 void case_row_release(struct case_row *row);
 
-/* Load the case numbered case_no if who may see it (its organisation is inside who's
- * scope; who NULL = no scope check, for jobs and benchmarks), on c (in a write transaction
- * when the caller will change the row). ERR_NOT_FOUND (also outside the scope),
- * ERR_DB..., ERR_INTEGRITY (sealed form does not open). */
+/* Load the case numbered case_no if who may see it (its organisation, or its receiving
+ * centre, is inside who's scope — row->view_only tells the second; who NULL = no scope
+ * check, for jobs and benchmarks), on c (in a write transaction when the caller will change
+ * the row). A writer must refuse a view_only row (cases_forward_guard). ERR_NOT_FOUND (also outside
+ * the scope), ERR_DB..., ERR_INTEGRITY (sealed form does not open). */
 enum err case_load(struct server *srv, struct db_conn *c, struct arena *a,
                    const struct principal *who, const char *case_no, struct case_row *out);
 
@@ -68,6 +76,10 @@ void case_catalog_release(struct case_catalog *cc);
 /* Store row->form, row->sources and row->prefill_errors (sealed) and bump the version, if
  * row->version still matches the stored one (ERR_CONFLICT otherwise); inside the caller's
  * write transaction. row->version is the new version afterwards. */
+/* Run the registered form guards (cases_ext_register: e.g. a signed application form) before a
+ * form write; the first refusal's error, with ei naming why. */
+enum err cases_form_guards(struct server *srv, struct db_conn *c, struct arena *a,
+                           struct case_row *row, struct errinfo *ei);
 enum err case_save_form(struct server *srv, struct db_conn *c, struct arena *a,
                         struct case_row *row);
 
@@ -106,6 +118,37 @@ enum err cases_materials_received(struct server *srv, struct db_conn *c, struct 
 
 extern const struct module cases_materials_module;
 
+/* ---- extensions: rules another module adds to cases (the signed application form,
+ * src/sign/) without cases depending on it ---- */
+
+/* Every member may be NULL. All run on any thread, concurrently. */
+struct cases_ext {
+	void *ctx;
+	/* Inside the write unit that stores a new form (PUT /api/v1/cases/{no}/form), on the
+	 * unit's connection c (statements only): return ERR_BAD_STATE with ei (field, zh-CN
+	 * message) to refuse the change, ERR_OK to allow it, or a storage error. */
+	enum err (*form_guard)(void *ctx, struct db_conn *c, struct arena *a,
+	                       const struct case_row *row, struct errinfo *ei);
+	/* Acceptance, before the write unit (c: a pool connection, no transaction): append
+	 * problems {"kind","field","message"} to problems (they make the acceptance 422). */
+	enum err (*accept_check)(void *ctx, struct server *srv, struct db_conn *c, struct arena *a,
+	                         const struct case_catalog *cc, const struct case_row *row,
+	                         json_t *problems);
+	/* Material slots the module adds to the case's list (on c, in or outside a
+	 * transaction): *slots (new reference, or NULL for none) is an array of slot
+	 * definitions shaped like the catalog's MATERIAL ({"id","name","need","note",…}) with
+	 * two more members the list uses instead of its own rules: "required_now" and
+	 * "complete" (booleans). Such a slot never counts as a missing material for
+	 * acceptance: the module's accept_check speaks for it. */
+	enum err (*slots)(void *ctx, struct server *srv, struct db_conn *c, struct arena *a,
+	                  const struct case_catalog *cc, const struct case_row *row,
+	                  json_t **slots);
+};
+#define CASES_EXT_MAX 4
+/* Register ext (copied) in a module's init, after the cases module's. ERR_CONFIG when the
+ * cases module is not running, ERR_TOO_LARGE past CASES_EXT_MAX. */
+enum err cases_ext_register(struct server *srv, const struct cases_ext *ext);
+
 /* ---- the core of the module (cases.c, cases_store.c, cases_calendar.c, cases_http.c) ---- */
 
 struct catalog_doc_cache;
@@ -126,6 +169,9 @@ struct cases_state {
 		void *ctx;
 	} hooks[CASES_HOOKS_MAX];
 	int nhooks;
+	/* extensions of other modules (cases_ext_register), set during module init only */
+	struct cases_ext ext[CASES_EXT_MAX];
+	int next;
 };
 /* The state of srv's cases module; NULL when the module is not running. */
 struct cases_state *cases_state_of(struct server *srv);
@@ -233,5 +279,117 @@ const char *cases_delivery_state(const char *case_state, const char *event_statu
  * null when there is none (new reference in *out). ERR_NOT_FOUND, ERR_DB.... */
 enum err cases_handoff_delivery(struct db_conn *c, struct arena *a, const char *case_no,
                                 json_t **out);
+
+/* ---- department decisions (cases_decide.c; docs/handoff.md "Decisions") ---- */
+
+/* Run action ("refuse" … "withdraw", not "accept") on case_no as the system (actor
+ * "system", no user, every scope) inside the caller's write unit on c, with the checks and
+ * effects of cases_act (timeline, audit, outbox event case.<action>); body as cases_act takes
+ * it, "version" included. The caller wakes the outbox after the commit. (cases.c) */
+enum err cases_act_system(struct server *srv, struct db_conn *c, struct arena *a,
+                          const char *case_no, const char *action, const json_t *body,
+                          struct errinfo *ei);
+
+/* What a department's status says. */
+enum cases_decision {
+	CASES_DECISION_PENDING,    /* received, processing: ask again later */
+	CASES_DECISION_APPROVED,   /* complete, result approved */
+	CASES_DECISION_REJECTED,   /* complete, result rejected */
+	CASES_DECISION_CORRECTION, /* request_correction with the department's items */
+	CASES_DECISION_CANCELLED,  /* the department cancelled it: nothing to apply */
+	CASES_DECISION_UNKNOWN,    /* a status nobody mapped: an error, asked again later */
+};
+/* The decision of a department status, as the generic applications say it ("received",
+ * "processing", "approved", "rejected", "correction", "cancelled") or as the police's SOAP
+ * service does in Chinese ("受理", "办理中", "通过", "不通过", "补正", "撤销"). */
+enum cases_decision cases_decision_of(const char *status);
+/* The case action of a decision and its body (new reference in *body): complete {result,
+ * opinion, cert_no?} — opinion the department's decision text, or 准予办理 / 不予办理 when it
+ * gave none, cut to 1,000 characters — or request_correction {items: [{note, material?,
+ * field?}], note} from answer's "items" (strings or {note|name|text, material, field}; at most
+ * 50, each note cut to 500 characters; none: one item with the decision text). version is
+ * the case's. *action NULL (and *body NULL) for pending, cancelled and unknown. */
+enum err cases_decision_action(enum cases_decision d, const json_t *answer, int64_t version,
+                               const char **action, json_t **body);
+/* The wait before the next status poll after `checks` polls of a delivered case (0 = the
+ * first, soon after delivery): 30 s doubling per poll, at most 1 hour. */
+int64_t cases_decision_backoff_ms(int checks);
+/* The connector that took the application in the delivering flow run: the last successful
+ * call step, other than the 办件库, that answered a dept_case_no. *sys from a, NULL when the
+ * run record does not say. */
+enum err cases_dept_system_of_run(struct db_conn *c, struct arena *a, int64_t run_id,
+                                  const char **sys);
+/* Write the outbox event that tells the department a delivered case was withdrawn (kind
+ * case.dept_cancel, key "cancel:<case_no>"), inside the caller's write unit; ERR_OK when it
+ * exists already. */
+enum err cases_dept_cancel_enqueue(struct db_conn *c, struct arena *a, int64_t case_id,
+                                   const char *case_no);
+/* Register the job cases.decisions and the outbox handler of case.dept_cancel (from
+ * cases_handoff_start, i.e. the module's init). */
+enum err cases_decide_start(struct server *srv);
+
+/* ---- 办件库 stage reports (cases_bjk.c; docs/handoff.md "办件库 stages") ---- */
+
+/* The 办件库 stage of a timeline row: "handle" for start, and for request_correction /
+ * resume of an accepted case; "finish" for complete, and withdraw of an accepted case; NULL
+ * when the row is not reported (acceptance is the submit flow's; anything of a draft). */
+const char *cases_bjk_stage_of(const char *action, const char *from, const char *to);
+/* The `bjk` member of the case: {"stages": [{"stage","action","state","at","error"}]} —
+ * accept from the delivery, then one per reported timeline row (new reference in *out). */
+enum err cases_bjk_stages(struct db_conn *c, struct arena *a, const char *case_no, json_t **out);
+/* Register the after-commit hooks (start, request_correction, resume, complete, withdraw:
+ * they enqueue the stage reports, and the department's cancel of a delivered case that was
+ * withdrawn) and the outbox handler of bjk.report. */
+enum err cases_bjk_start(struct server *srv);
+
+/* ---- 收受分离 (cases_forward.c; docs/cases.md "收受分离") ---- */
+
+/* May a case of an item (its `separated` and `vwin_mode`) be opened in mode ("direct" |
+ * "separated") through entry ("window" | "virtual")? ERR_OK, or ERR_INVALID (mode or entry
+ * not a known value; separated for an item without 收受分离) or ERR_BAD_STATE (the entry is
+ * closed by vwin_mode), with ei's field ("mode" | "entry") and zh-CN message (static). */
+enum err cases_entry_check(bool separated, const char *vwin_mode, const char *mode,
+                           const char *entry, struct errinfo *ei);
+/* May who run action ("accept", "withdraw", "form", …) on a case in state? A view-only
+ * caller (the receiving centre after forwarding) may only withdraw a forwarded case; a
+ * forwarded case is withdrawn only by a caller whose scope covers its receiving centre.
+ * ERR_OK or ERR_FORBIDDEN with a zh-CN message in ei. */
+enum err cases_forward_guard(const struct principal *who, const char *state, const char *action,
+                             bool view_only, const char *receiving_path, struct errinfo *ei);
+/* Is action offered on row to who now (the `actions` of the case)? */
+bool cases_action_offered(const struct case_row *row, const struct principal *who,
+                          const char *action);
+/* POST /api/v1/cases/{no}/forward {"version","target","note"?}: check as acceptance does
+ * (form, pre-review, materials: ERR_INVALID with *problems), then forward the draft to the
+ * centre coded target in one write unit. *out is the case as the caller sees it now. */
+enum err cases_forward_act(struct server *srv, const struct cases_caller *by, struct arena *a,
+                           const char *case_no, const json_t *body, json_t **out, json_t **problems,
+                           struct errinfo *ei);
+/* GET /api/v1/cases/{no}/forward-targets: {"case_no","district": {code,name} | null,
+ * "targets": [{"code","name","district":{code,name},"street":{code,name},"suggested"}]}. */
+enum err cases_forward_targets(struct server *srv, const struct cases_caller *by, struct arena *a,
+                               const char *case_no, json_t **out, struct errinfo *ei);
+/* The 收受分离 members of the case answer (mode, entry, receiving_org, responsible_org,
+ * forwarded, view_only) added to o. */
+enum err cases_forward_describe(struct db_conn *c, struct arena *a, const struct case_row *row,
+                                json_t *o);
+
+/* Shared with cases_forward.c by cases.c: the acceptance checks without an override (form,
+ * pre-review, materials, the applicant of the hand-off) — ERR_INVALID with *problems (new
+ * reference) — and fp, the materials' fingerprint they saw; case_materials_fingerprint
+ * reads it again inside a write unit. */
+enum err case_ready_check(struct server *srv, const struct cases_caller *by, struct db_conn *c,
+                          struct arena *a, struct case_row *row, json_t **problems, int64_t fp[2],
+                          struct errinfo *ei);
+enum err case_materials_fingerprint(struct db_conn *c, struct arena *a, int64_t case_id,
+                                    int64_t fp[2]);
+/* Timeline, audit entry and outbox event of one action inside the write unit (docs/cases.md);
+ * also_path (may be NULL): a second organisation path whose case lists the event refreshes
+ * (the receiving centre of a forwarded case). */
+enum err case_record(struct server *srv, const struct cases_caller *by, struct db_conn *c,
+                     struct arena *a, int64_t case_id, const char *case_no, int64_t org_id,
+                     const char *org_path, const char *sub_code, const char *action,
+                     const char *from, const char *to, int64_t new_version, const char *detail,
+                     const char *also_path);
 
 #endif

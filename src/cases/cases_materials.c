@@ -148,6 +148,29 @@ static const json_t *slot_find(const struct case_catalog *cc, const char *mid)
 	return NULL;
 }
 
+/* The slots other modules add (struct cases_ext.slots): *out is an array owned by a (empty
+ * when none). */
+static enum err ext_slots(struct server *srv, struct db_conn *c, struct arena *a,
+                          const struct case_catalog *cc, const struct case_row *row,
+                          const json_t **out)
+{
+	struct cases_state *st = cases_state_of(srv);
+	json_t *all = json_arena_own(a, json_array());
+	enum err e = ERR_OK;
+	*out = all;
+	if (!all)
+		return ERR_NOMEM;
+	for (int i = 0; st && i < st->next && !e; i++) {
+		json_t *more = NULL;
+		if (st->ext[i].slots &&
+		    !(e = st->ext[i].slots(st->ext[i].ctx, srv, c, a, cc, row, &more)) && more &&
+		    json_array_extend(all, more))
+			e = ERR_NOMEM;
+		json_decref(more);
+	}
+	return e;
+}
+
 /* The form as conditions see it: the stored data with the computed fields filled in.
  * New reference. */
 static json_t *form_for_conditions(const struct case_catalog *cc, const struct case_row *row,
@@ -202,34 +225,40 @@ static int count_entries(const struct db_rows *rs, const char *mid)
 
 /* The slots view: {"slots":[…],"complete","missing":[names]}; with missing_ids (may be
  * NULL) also [{"id","name"}] of required-now slots without entries. New reference. */
-static enum err slots_view(struct db_conn *c, struct arena *a, const struct case_catalog *cc,
-                           const struct case_row *row, const char *today, json_t **view,
-                           json_t **missing_ids)
+static enum err slots_view(struct server *srv, struct db_conn *c, struct arena *a,
+                           const struct case_catalog *cc, const struct case_row *row,
+                           const char *today, json_t **view, json_t **missing_ids)
 {
 	struct db_rows *rs = NULL;
+	const json_t *extra = NULL;
 	json_t *data = NULL, *slots = json_array(), *missing = json_array(), *mids = json_array();
 	enum err e = ERR_NOMEM;
 	bool complete = true;
 	if (!slots || !missing || !mids)
 		goto out;
-	if ((e = entries_of(c, a, row->id, &rs)))
+	if ((e = entries_of(c, a, row->id, &rs)) || (e = ext_slots(srv, c, a, cc, row, &extra)))
 		goto out;
 	e = ERR_NOMEM;
 	if (!(data = form_for_conditions(cc, row, today)))
 		goto out;
-	size_t i;
+	size_t i, nplain = json_array_size(slots_of(cc));
 	const json_t *m;
-	json_array_foreach (slots_of(cc), i, m) {
+	for (i = 0; i < nplain + json_array_size(extra); i++) {
+		/* a module's slot says itself whether it is required and complete */
+		bool ext = i >= nplain;
+		m = ext ? json_array_get(extra, i - nplain) : json_array_get(slots_of(cc), i);
 		const char *id = json_get_str(m, "id");
 		const char *name = json_get_str(m, "name");
 		if (!id)
 			continue;
-		bool req = required_now(a, m, data, today);
+		bool req = ext ? json_is_true(json_object_get(m, "required_now"))
+		               : required_now(a, m, data, today);
 		json_t *files = json_array();
 		for (int k = 0; files && k < rs->nrows; k++)
 			if (!strcmp(db_text(rs, k, E_MID), id))
 				json_array_append_new(files, entry_json(rs, k));
-		bool ok = !req || json_array_size(files) > 0;
+		bool ok = ext ? json_is_true(json_object_get(m, "complete"))
+		              : !req || json_array_size(files) > 0;
 		json_t *s = json_object();
 		if (!files || !s) {
 			json_decref(files);
@@ -255,8 +284,9 @@ static enum err slots_view(struct db_conn *c, struct arena *a, const struct case
 		if (!ok) {
 			complete = false;
 			json_array_append_new(missing, str_or_null(name ? name : id));
-			json_array_append_new(mids,
-			                      json_pack("{s:s,s:s?}", "id", id, "name", name));
+			if (!ext)
+				json_array_append_new(
+				    mids, json_pack("{s:s,s:s?}", "id", id, "name", name));
 		}
 	}
 	*view =
@@ -287,7 +317,7 @@ enum err cases_materials_missing(struct server *srv, struct db_conn *c, struct a
 			return e;
 		c = own;
 	}
-	e = slots_view(c, a, cc, row, today, &view, missing);
+	e = slots_view(srv, c, a, cc, row, today, &view, missing);
 	json_decref(view);
 	db_release(own);
 	return e;
@@ -344,13 +374,25 @@ static enum err load_case(struct req *r, struct db_conn *c, struct case_row *row
 		return e;
 	if ((e = case_catalog_get(r->srv, c, r->arena, row, cc)))
 		return e;
-	if (mid && !(*slot = slot_find(cc, mid)))
+	if (mid && !(*slot = slot_find(cc, mid))) {
+		const json_t *extra = NULL, *m;
+		size_t i;
+		if ((e = ext_slots(r->srv, c, r->arena, cc, row, &extra)))
+			return e;
+		json_array_foreach (extra, i, m)
+			if (json_get_str(m, "id") && !strcmp(json_get_str(m, "id"), mid))
+				*slot = m;
+	}
+	if (mid && !*slot)
 		return req_fail(r, ERR_NOT_FOUND, "material", "该事项情形没有此材料：%s", mid);
 	return ERR_OK;
 }
 
 static enum err check_state(struct req *r, const struct case_row *row)
 {
+	if (row->view_only) /* the receiving centre after forwarding (收受分离) */
+		return req_fail(r, ERR_FORBIDDEN, "state",
+		                "该办件已转交受理中心，收件中心只能查看");
 	if (!strcmp(row->state, "draft") || !strcmp(row->state, "correction"))
 		return ERR_OK;
 	static const struct {
@@ -520,7 +562,7 @@ static enum err list_materials(struct req *r, struct resp *w)
 	today_of(today);
 	enum err e = db_acquire(r->srv->db, DB_WAIT_MS, &c);
 	if (!e && !(e = load_case(r, c, &row, &cc, NULL, NULL)))
-		e = slots_view(c, r->arena, &cc, &row, today, &view, NULL);
+		e = slots_view(r->srv, c, r->arena, &cc, &row, today, &view, NULL);
 	if (!e) {
 		json_object_set_new(view, "case_no", json_string(row.case_no));
 		json_object_set_new(view, "state", json_string(row.state));
@@ -642,6 +684,9 @@ static enum err drop_file(struct req *r, struct db_conn *c, const struct case_ro
 		return e;
 	int64_t file_id = db_int(rs, 0, E_FILE);
 	const char *source = db_text(rs, 0, E_SOURCE);
+	if (!strcmp(source, "generated") || !strcmp(source, "e_sign"))
+		return req_fail(r, ERR_BAD_STATE, "eid",
+		                "系统生成的申请表不能删除；如需重签，请先作废签名");
 	if ((e = db_exec(c, r->arena, NULL, "DELETE FROM case_materials WHERE id = ?", "i", eid)) ||
 	    (e = files_unref(c, file_id)))
 		return e;

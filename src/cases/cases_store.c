@@ -86,7 +86,8 @@ static enum err open_col(struct server *srv, struct arena *a, const struct db_ro
 #define ROW_COLS                                                                                   \
 	"c.id, c.case_no, c.org_id, o.path, c.resident_id, c.sub_item_code, c.item_code,"          \
 	" c.version_id, c.case_type, c.promised_days, c.state, c.version, c.channel, c.form_enc,"  \
-	" c.sources_enc, c.prefill_errors_enc, c.created_by, c.created_at, c.updated_at"
+	" c.sources_enc, c.prefill_errors_enc, c.created_by, c.created_at, c.updated_at,"          \
+	" c.mode, c.entry, c.receiving_org_id, rc.path"
 
 enum err case_load(struct server *srv, struct db_conn *c, struct arena *a,
                    const struct principal *who, const char *case_no, struct case_row *out)
@@ -96,14 +97,19 @@ enum err case_load(struct server *srv, struct db_conn *c, struct arena *a,
 	memset(out, 0, sizeof(*out));
 	if (!case_no || !case_no[0] || strlen(case_no) > 64)
 		return ERR_NOT_FOUND;
+	/* the receiving centre of a forwarded case (收受分离) sees it too, read-only */
 	if (who)
 		e = db_exec(c, a, &rs,
-		            "SELECT " ROW_COLS " FROM cases c JOIN orgs o ON o.id = c.org_id"
-		            " WHERE c.case_no = ? AND o.path LIKE ?",
-		            "ss", case_no, auth_scope_like(who, a));
+		            "SELECT " ROW_COLS ", CASE WHEN o.path LIKE ? THEN 0 ELSE 1 END"
+		            " FROM cases c JOIN orgs o ON o.id = c.org_id"
+		            " LEFT JOIN orgs rc ON rc.id = c.receiving_org_id"
+		            " WHERE c.case_no = ? AND (o.path LIKE ? OR rc.path LIKE ?)",
+		            "ssss", auth_scope_like(who, a), case_no, auth_scope_like(who, a),
+		            auth_scope_like(who, a));
 	else
 		e = db_exec(c, a, &rs,
-		            "SELECT " ROW_COLS " FROM cases c JOIN orgs o ON o.id = c.org_id"
+		            "SELECT " ROW_COLS ", 0 FROM cases c JOIN orgs o ON o.id = c.org_id"
+		            " LEFT JOIN orgs rc ON rc.id = c.receiving_org_id"
 		            " WHERE c.case_no = ?",
 		            "s", case_no);
 	if (e)
@@ -126,6 +132,11 @@ enum err case_load(struct server *srv, struct db_conn *c, struct arena *a,
 	out->created_by = db_int(rs, 0, 16);
 	out->created_at = db_int(rs, 0, 17);
 	out->updated_at = db_int(rs, 0, 18);
+	out->mode = db_text(rs, 0, 19);
+	out->entry = db_text(rs, 0, 20);
+	out->receiving_org_id = db_int(rs, 0, 21);
+	out->receiving_org_path = db_text(rs, 0, 22);
+	out->view_only = db_int(rs, 0, 23) != 0;
 	if ((e = open_col(srv, a, rs, 13, "cases.form", json_object, &out->form)) ||
 	    (e = open_col(srv, a, rs, 14, "cases.sources", json_object, &out->sources)) ||
 	    (e = open_col(srv, a, rs, 15, "cases.prefill_errors", json_array,
@@ -241,6 +252,8 @@ enum err case_store_form(struct db_conn *c, struct arena *a, struct case_row *ro
 	struct db_rows *rs = NULL;
 	enum err e;
 	int64_t now = time_now_ms();
+	if (row->view_only) /* the receiving centre after forwarding (收受分离) */
+		return ERR_FORBIDDEN;
 	if ((e = db_exec(c, a, &rs,
 	                 "UPDATE cases SET form_enc = ?, sources_enc = ?, prefill_errors_enc = ?,"
 	                 " version = version + 1, updated_at = ?"
@@ -493,13 +506,19 @@ enum err cases_get(struct server *srv, const struct cases_caller *by, struct are
 	json_object_set(o, "events", events);
 	json_object_set_new(o, "delivery", delivery ? delivery : json_null());
 	delivery = NULL;
+	json_t *bjk = NULL; /* the 办件库 stage reports (cases_bjk.c) */
+	json_object_set_new(o, "bjk", !cases_bjk_stages(c, a, case_no, &bjk) ? bjk : json_null());
 	/* What the state allows now (the console offers only these; the server still checks
 	 * every action and its permission). */
 	json_t *acts = json_array();
 	for (size_t i = 0; acts && cases_actions[i]; i++)
-		if (cases_transition(row.state, cases_actions[i], NULL))
+		if (cases_action_offered(&row, by->who, cases_actions[i]))
 			json_array_append_new(acts, json_string(cases_actions[i]));
 	json_object_set_new(o, "actions", acts ? acts : json_array());
+	if ((e = cases_forward_describe(c, a, &row, o))) {
+		json_decref(o);
+		goto out;
+	}
 	/* The pinned sub-item (the version the case was opened under), so that the form is
 	 * shown and filled by the schema it is checked against, not by a later version. */
 	struct case_catalog cc = {0};
@@ -587,9 +606,9 @@ enum err cases_list(struct server *srv, const struct cases_caller *by, struct ar
 	if (in->state && in->state[0] && !state_known(in->state)) {
 		if (ei) {
 			ei->field = "state";
-			ei->msg = "办件状态应为 "
-			          "draft、accepted、in_progress、correction、completed、refused 或 "
-			          "withdrawn";
+			ei->msg =
+			    "办件状态应为 draft、forwarded、accepted、in_progress、correction、"
+			    "completed、refused 或 withdrawn";
 		}
 		return ERR_BAD_FIELD;
 	}
@@ -602,11 +621,17 @@ enum err cases_list(struct server *srv, const struct cases_caller *by, struct ar
 	}
 	cases_today(today);
 	buf_init(&q.sql, 8192);
+	/* the receiving centre of a forwarded case (收受分离) lists it too */
 	buf_puts(&q.sql, "SELECT c.id, c.case_no, c.state, c.sub_item_code, c.sub_item_name,"
 	                 " c.applicant_mask, c.applicant_id_mask, c.case_type, c.promised_date,"
-	                 " c.created_at, u.name, c.item_name"
+	                 " c.created_at, u.name, c.item_name, c.mode,"
+	                 " CASE WHEN o.path LIKE ? THEN 0 ELSE 1 END, o.code, o.name"
 	                 " FROM cases c JOIN orgs o ON o.id = c.org_id"
-	                 " LEFT JOIN users u ON u.id = c.created_by WHERE o.path LIKE ?");
+	                 " LEFT JOIN orgs rc ON rc.id = c.receiving_org_id"
+	                 " LEFT JOIN users u ON u.id = c.created_by"
+	                 " WHERE (o.path LIKE ? OR rc.path LIKE ?)");
+	bind_s(&q, auth_scope_like(by->who, a));
+	bind_s(&q, auth_scope_like(by->who, a));
 	bind_s(&q, auth_scope_like(by->who, a));
 	if (!strcmp(view, "today")) {
 		int64_t now = time_now_ms();
@@ -622,11 +647,23 @@ enum err cases_list(struct server *srv, const struct cases_caller *by, struct ar
 		buf_puts(&q.sql, " AND c.state IN ('accepted', 'in_progress')"
 		                 " AND c.promised_date IS NOT NULL AND c.promised_date < ?");
 		bind_s(&q, today);
+	} else if (!strcmp(view, "forwarded_out")) {
+		/* 已转出: forwarded by a centre of the caller's scope to one outside it */
+		buf_puts(&q.sql, " AND c.org_id <> c.receiving_org_id AND rc.path LIKE ?"
+		                 " AND o.path NOT LIKE ?");
+		bind_s(&q, auth_scope_like(by->who, a));
+		bind_s(&q, auth_scope_like(by->who, a));
+	} else if (!strcmp(view, "forwarded_in")) {
+		/* 待接收: forwarded to a centre of the caller's scope, not yet accepted */
+		buf_puts(&q.sql, " AND c.state = 'forwarded' AND o.path LIKE ?");
+		bind_s(&q, auth_scope_like(by->who, a));
 	} else if (strcmp(view, "all")) {
 		buf_release(&q.sql);
 		if (ei) {
 			ei->field = "view";
-			ei->msg = "视图应为 today、mine、correction、overdue 或 all";
+			ei->msg =
+			    "视图应为 today、mine、correction、overdue、forwarded_out（已转出）、"
+			    "forwarded_in（待接收）或 all";
 		}
 		return ERR_BAD_FIELD;
 	}
@@ -676,6 +713,12 @@ enum err cases_list(struct server *srv, const struct cases_caller *by, struct ar
 		              "promised_date", promised, "overdue", overdue(state, promised, today),
 		              "created_at", time_iso(db_int(rs, r, 9), at), "created_by",
 		              db_text(rs, r, 10)));
+		json_t *it = json_array_get(arr, json_array_size(arr) - 1);
+		json_object_set_new(it, "mode", json_string(db_text(rs, r, 12)));
+		json_object_set_new(it, "view_only", json_boolean(db_int(rs, r, 13)));
+		json_object_set_new(
+		    it, "org",
+		    json_pack("{s:s,s:s}", "code", db_text(rs, r, 14), "name", db_text(rs, r, 15)));
 	}
 	*out = json_pack("{s:o,s:o}", "cases", arr ? arr : json_array(), "next_before",
 	                 rs->nrows > limit ? json_integer(db_int(rs, n - 1, 0)) : json_null());
@@ -717,6 +760,10 @@ enum err cases_receipt(struct server *srv, const struct cases_caller *by, struct
 	           !strcmp(row.state, "completed")) {
 		kind = "accepted";
 		title = "受理回执";
+	} else if (!strcmp(row.state, "forwarded")) {
+		/* 收受分离: what the receiving centre took in, and where it went */
+		kind = "forwarded";
+		title = "收件回执（收受分离）";
 	} else {
 		if (ei) {
 			ei->field = "state";
@@ -726,8 +773,10 @@ enum err cases_receipt(struct server *srv, const struct cases_caller *by, struct
 		e = ERR_BAD_STATE;
 		goto out;
 	}
-	if ((e = db_exec(c, a, &org, "SELECT code, name, phone, address FROM orgs WHERE id = ?",
-	                 "i", row.org_id)) ||
+	if ((e = db_exec(
+	         c, a, &org, "SELECT code, name, phone, address FROM orgs WHERE id = ?", "i",
+	         strcmp(kind, "forwarded") || !row.receiving_org_id ? row.org_id
+	                                                            : row.receiving_org_id)) ||
 	    (e = db_exec(c, a, &rs, "SELECT closed_reason, closed_at FROM cases WHERE id = ?", "i",
 	                 row.id)))
 		goto out;
@@ -758,11 +807,20 @@ enum err cases_receipt(struct server *srv, const struct cases_caller *by, struct
 	json_object_set_new(o, "accepted_at",
 	                    m.accepted_at ? json_string(time_iso(m.accepted_at, at)) : json_null());
 	json_object_set_new(o, "accepted_by", clerk ? json_string(clerk) : json_null());
-	if (!strcmp(kind, "accepted")) {
+	if (!strcmp(kind, "accepted") || !strcmp(kind, "forwarded")) {
 		if ((e = case_catalog_get(srv, c, a, &row, &cc)) ||
 		    (e = cases_materials_received(srv, c, a, &cc, &row, &lines)))
 			goto out;
 		json_object_set(o, "materials", lines);
+		if (!strcmp(kind, "forwarded") &&
+		    (e = db_exec(c, a, &rs, "SELECT code, name, phone FROM orgs WHERE id = ?", "i",
+		                 row.org_id)))
+			goto out;
+		if (!strcmp(kind, "forwarded") && rs->nrows == 1)
+			json_object_set_new(o, "responsible_centre",
+			                    json_pack("{s:s,s:s,s:s?}", "code", db_text(rs, 0, 0),
+			                              "name", db_text(rs, 0, 1), "phone",
+			                              db_text(rs, 0, 2)));
 	} else if (!strcmp(kind, "refused")) {
 		json_object_set_new(o, "reason",
 		                    json_string(db_text(rs, 0, 0) ? db_text(rs, 0, 0) : ""));

@@ -59,6 +59,7 @@ static const struct key {
     S(sim_url, ""),
     I(sim_port, 0, 0, 65535),
     S(ident_reader_flags, "0=111,1=PR2017,I=PR2017,2=HMT,J=HMT,3=PR2023,Y=PR2023,S=SSC"),
+    B(accept_requires_signature, 1),
 #undef S
 #undef I
 #undef B

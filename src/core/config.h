@@ -45,6 +45,7 @@ struct config {
 	                     empty = the embedded simulator when with_sim, else http://127.0.0.1:8090 */
 	int64_t sim_port; /* port of the embedded simulator (0 = any free port) */
 	char *ident_reader_flags; /* card reader type flag → document type ("0=111,1=PR2017,…") */
+	bool accept_requires_signature; /* acceptance needs the signed application form (true) */
 };
 
 /* Fill c with defaults. Strings are heap copies owned by c. */

@@ -24,3 +24,13 @@ const char *err_message(enum err e)
 {
 	return (unsigned)e < ERR__COUNT ? table[e].msg : table[ERR_INTERNAL].msg;
 }
+
+enum err err_fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
+{
+	if (ei) {
+		ei->code = code;
+		ei->field = field;
+		ei->msg = msg;
+	}
+	return code;
+}

@@ -68,4 +68,9 @@ struct errinfo {
 	const char *msg;
 };
 
+/* Records a failure in *ei (when ei is not NULL) and returns code, so that a check reads
+ * `return err_fail(ei, ERR_BAD_FIELD, "name", "姓名不能为空");`. field and msg are borrowed as
+ * in struct errinfo; NULL means the default. */
+enum err err_fail(struct errinfo *ei, enum err code, const char *field, const char *msg);
+
 #endif

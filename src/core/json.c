@@ -87,19 +87,11 @@ static bool type_ok(const json_t *v, enum json_ftype t)
 	}
 }
 
-static enum err fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
-{
-	ei->code = code;
-	ei->field = field;
-	ei->msg = msg;
-	return code;
-}
-
 enum err json_check(const json_t *obj, const struct json_field *fields, bool closed,
                     struct arena *a, struct errinfo *ei)
 {
 	if (!json_is_object(obj))
-		return fail(ei, ERR_BAD_JSON, NULL, "请求体必须是 JSON 对象");
+		return err_fail(ei, ERR_BAD_JSON, NULL, "请求体必须是 JSON 对象");
 	if (closed) {
 		const char *key;
 		json_t *v;
@@ -108,8 +100,8 @@ enum err json_check(const json_t *obj, const struct json_field *fields, bool clo
 			while (f->name && strcmp(f->name, key) != 0)
 				f++;
 			if (!f->name)
-				return fail(ei, ERR_UNKNOWN_FIELD, arena_strdup(a, key),
-				            arena_printf(a, "不认识的字段“%s”", key));
+				return err_fail(ei, ERR_UNKNOWN_FIELD, arena_strdup(a, key),
+				                arena_printf(a, "不认识的字段“%s”", key));
 		}
 	}
 	for (const struct json_field *f = fields; f->name; f++) {
@@ -119,46 +111,48 @@ enum err json_check(const json_t *obj, const struct json_field *fields, bool clo
 			v = NULL;
 		if (!v) {
 			if (f->flags & JF_REQUIRED)
-				return fail(ei, ERR_MISSING_FIELD, f->name,
-				            arena_printf(a, "缺少必填字段“%s”", label));
+				return err_fail(ei, ERR_MISSING_FIELD, f->name,
+				                arena_printf(a, "缺少必填字段“%s”", label));
 			continue;
 		}
 		if (!type_ok(v, f->type))
-			return fail(ei, ERR_BAD_FIELD, f->name,
-			            arena_printf(a, "字段“%s”应为%s", label, type_name(f->type)));
+			return err_fail(
+			    ei, ERR_BAD_FIELD, f->name,
+			    arena_printf(a, "字段“%s”应为%s", label, type_name(f->type)));
 		if (f->type == JF_STRING) {
 			const char *s = json_string_value(v);
 			size_t bytes = json_string_length(v);
 			if (memchr(s, 0, bytes))
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a, "字段“%s”含有非法字符", label));
+				return err_fail(ei, ERR_BAD_FIELD, f->name,
+				                arena_printf(a, "字段“%s”含有非法字符", label));
 			size_t chars = utf8_len(s, bytes);
 			int64_t max = f->max ? f->max : 1000;
 			if ((f->flags & JF_NONEMPTY) && str_trim((struct str){s, bytes}).n == 0)
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a, "字段“%s”不能为空", label));
+				return err_fail(ei, ERR_BAD_FIELD, f->name,
+				                arena_printf(a, "字段“%s”不能为空", label));
 			if ((int64_t)chars < f->min)
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a, "字段“%s”至少需要 %lld 个字符", label,
-				                         (long long)f->min));
+				return err_fail(ei, ERR_BAD_FIELD, f->name,
+				                arena_printf(a, "字段“%s”至少需要 %lld 个字符",
+				                             label, (long long)f->min));
 			if ((int64_t)chars > max)
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a, "字段“%s”最多 %lld 个字符", label,
-				                         (long long)max));
+				return err_fail(ei, ERR_BAD_FIELD, f->name,
+				                arena_printf(a, "字段“%s”最多 %lld 个字符", label,
+				                             (long long)max));
 		} else if (f->type == JF_INT && (f->min || f->max)) {
 			json_int_t x = json_integer_value(v);
 			if (x < f->min || x > f->max)
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a, "字段“%s”应在 %lld 到 %lld 之间", label,
-				                         (long long)f->min, (long long)f->max));
+				return err_fail(ei, ERR_BAD_FIELD, f->name,
+				                arena_printf(a, "字段“%s”应在 %lld 到 %lld 之间",
+				                             label, (long long)f->min,
+				                             (long long)f->max));
 		} else if (f->type == JF_ARRAY) {
 			int64_t max = f->max ? f->max : 1000;
 			int64_t cnt = (int64_t)json_array_size(v);
 			if (cnt < f->min || cnt > max)
-				return fail(ei, ERR_BAD_FIELD, f->name,
-				            arena_printf(a,
-				                         "字段“%s”的元素个数应在 %lld 到 %lld 之间",
-				                         label, (long long)f->min, (long long)max));
+				return err_fail(
+				    ei, ERR_BAD_FIELD, f->name,
+				    arena_printf(a, "字段“%s”的元素个数应在 %lld 到 %lld 之间",
+				                 label, (long long)f->min, (long long)max));
 		}
 	}
 	return ERR_OK;

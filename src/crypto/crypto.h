@@ -192,6 +192,17 @@ enum err crypto_sm2_decrypt_der(const struct crypto_sm2_key *k, const void *in, 
 /* NULL is allowed. */
 void crypto_sm2_destroy(struct crypto_sm2_key *k);
 
+/* The SM2 private key in the PEM file dir/filename (sm2_keyfile.c). When the file is absent
+ * and create is true, a new key is made (dir created with mode 0700 when missing; the file
+ * PKCS#8, mode 0600, written to a temporary file, fsynced and linked to its name, so a
+ * reader never sees half a key and, of two processes racing, both end with the one key
+ * that won). filename is a plain name (no '/', not starting with '.'). The caller destroys
+ * *out. ERR_NOT_FOUND (absent and create false); ERR_CONFIG when the file is not a regular
+ * file, grants any permission to group or others, or is not an SM2 private key (logged);
+ * ERR_IO. */
+enum err crypto_sm2_keyfile_load(const char *dir, const char *filename, bool create,
+                                 struct crypto_sm2_key **out);
+
 /* ---- passwords ----------------------------------------------------------------------- */
 
 #define CRYPTO_PASSWORD_SALT_LEN 16

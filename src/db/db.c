@@ -940,17 +940,56 @@ static enum err check_applied(struct db_conn *c, struct arena *a, const struct m
 	return ERR_OK;
 }
 
+/* A SQLite migration that rebuilds a table other tables reference (to change a CHECK, say)
+ * carries the line FK_OFF_DIRECTIVE. It then runs as SQLite's documented table-rebuild
+ * procedure: foreign keys off for the connection (the pragma does nothing inside a
+ * transaction, hence before BEGIN), the script, PRAGMA foreign_key_check (any violation
+ * fails the migration and rolls it back), commit, foreign keys back on. Without this the DROP
+ * of the old table counts every referencing row as a violation and the commit fails. */
+#define FK_OFF_DIRECTIVE "-- shouli: foreign_keys=off"
+
+static bool wants_fk_off(const struct db *db, const char *sql)
+{
+	return !strcmp(db->ops->name, "sqlite") && sql && strstr(sql, FK_OFF_DIRECTIVE);
+}
+
+static enum err fk_check(struct db_conn *c, struct arena *a, const struct migration *mg, char *msg,
+                         size_t msgsz)
+{
+	struct db_rows *rs = NULL;
+	enum err e = db_exec(c, a, &rs, "PRAGMA foreign_key_check", "");
+	if (e) {
+		set_msg(msg, msgsz, "迁移文件 %s 的外键检查失败", mg->file);
+		return e;
+	}
+	if (rs->nrows > 0) {
+		set_msg(msg, msgsz,
+		        "迁移文件 %s 执行后外键不一致（表 %s 有 %d 行引用不存在的记录）", mg->file,
+		        db_text(rs, 0, 0) ? db_text(rs, 0, 0) : "?", rs->nrows);
+		return ERR_INTEGRITY;
+	}
+	return ERR_OK;
+}
+
 static enum err apply_one(struct db_conn *c, struct arena *a, const struct migration *mg, char *msg,
                           size_t msgsz)
 {
 	enum err e = ERR_OK;
 	struct buf sql;
 	struct db_rows *rs;
+	bool fk_off = false;
 	buf_init(&sql, (size_t)MIGRATION_MAX_BYTES * 2);
 
 	e = expand_macros(c->db, mg, &sql, msg, msgsz);
 	if (e)
 		goto out;
+	if (wants_fk_off(c->db, sql.p)) {
+		if ((e = c->db->ops->exec_script(c, "PRAGMA foreign_keys = OFF", mg->file))) {
+			set_msg(msg, msgsz, "迁移文件 %s：无法暂停外键检查", mg->file);
+			goto out;
+		}
+		fk_off = true;
+	}
 	e = migrate_begin(c);
 	if (e) {
 		set_msg(msg, msgsz, "无法取得迁移锁（%s）", mg->file);
@@ -978,6 +1017,8 @@ static enum err apply_one(struct db_conn *c, struct arena *a, const struct migra
 		set_msg(msg, msgsz, "迁移文件 %s 执行失败（详见日志）", mg->file);
 		goto out;
 	}
+	if (fk_off && (e = fk_check(c, a, mg, msg, msgsz)))
+		goto out;
 	e = db_exec(c, NULL, NULL,
 	            "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
 	            "VALUES (?, ?, ?, ?)",
@@ -992,6 +1033,10 @@ static enum err apply_one(struct db_conn *c, struct arena *a, const struct migra
 out:
 	if (e && c->db->ops->in_tx(c))
 		db_rollback(c);
+	if (fk_off && c->db->ops->exec_script(c, "PRAGMA foreign_keys = ON", mg->file) && !e) {
+		set_msg(msg, msgsz, "迁移文件 %s：无法恢复外键检查", mg->file);
+		e = ERR_DB;
+	}
 	buf_release(&sql);
 	return e;
 }

@@ -5,12 +5,16 @@
  * into the text a person reads (docs/forms.md "Values"); the layout never sees a code. */
 #include "forms/forms_int.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cases/cases_int.h"
 #include "catalog/catalog.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "db/db.h"
 #include "http/http.h"
@@ -28,16 +32,6 @@ struct build {
 	const char *today;
 	struct errinfo *ei;
 };
-
-static enum err fail(struct errinfo *ei, enum err e, const char *field, const char *msg)
-{
-	if (ei) {
-		ei->code = e;
-		ei->field = field;
-		ei->msg = msg;
-	}
-	return e;
-}
 
 static void today_cst(char out[11])
 {
@@ -241,7 +235,7 @@ static enum err evaluate(struct build *b, const json_t *sub_item, const json_t *
 	if (e) {
 		catalog_form_result_release(&r);
 		return e == ERR_INVALID
-		           ? fail(b->ei, e, "form", "事项子项的表单定义有误，无法生成申请表")
+		           ? err_fail(b->ei, e, "form", "事项子项的表单定义有误，无法生成申请表")
 		           : e;
 	}
 	b->work = json_is_object(data) ? json_deep_copy(data) : json_object();
@@ -294,7 +288,8 @@ static enum err holds(struct build *b, const char *src, bool *out)
 		return ERR_OK;
 	/* ei must outlive this call: a static message (the catalog check names the problem) */
 	if (catalog_expr_parse(src, b->a, &x, &why))
-		return fail(b->ei, ERR_INVALID, "application_form", "申请表版式中的条件表达式有误");
+		return err_fail(b->ei, ERR_INVALID, "application_form",
+		                "申请表版式中的条件表达式有误");
 	json_t *v = catalog_expr_eval(x, b->work, NULL, b->today);
 	*out = catalog_expr_truthy(v);
 	json_decref(v);
@@ -447,6 +442,30 @@ static enum err signatures(struct build *b, const json_t *plan, const struct for
 	return ERR_OK;
 }
 
+/* What both kinds start with: the form's kind checked, today, the form evaluated. */
+static enum err begin(struct build *b, const json_t *sub_item, const json_t *data,
+                      const struct forms_opts *opts, const char *want, char today[11])
+{
+	const json_t *layout = json_object_get(sub_item, "application_form");
+	const char *kind = json_get_str(layout, "kind");
+	if (!kind || strcmp(kind, want))
+		return err_fail(b->ei, ERR_BAD_STATE, "application_form",
+		                !kind || !strcmp(kind, "none") ? "该事项没有申请表"
+		                : !strcmp(kind, "fixed")
+		                    ? "该事项使用制式申请表，不按生成式版式打印"
+		                    : "该事项的申请表不是制式申请表");
+	b->fields = json_object_get(json_object_get(sub_item, "form"), "fields");
+	if (!json_is_array(b->fields))
+		return err_fail(b->ei, ERR_INVALID, "form", "事项子项没有表单定义，无法生成申请表");
+	if (opts && opts->today)
+		b->today = opts->today;
+	else {
+		today_cst(today);
+		b->today = today;
+	}
+	return evaluate(b, sub_item, data);
+}
+
 enum err forms_render_generated(const struct catalog_ref *ref, const json_t *item,
                                 const json_t *sub_item, const json_t *data,
                                 const struct forms_opts *opts, struct buf *pdf_out,
@@ -460,25 +479,7 @@ enum err forms_render_generated(const struct catalog_ref *ref, const json_t *ite
 	enum err e;
 	arena_init(&a, 0);
 	const json_t *layout = json_object_get(sub_item, "application_form");
-	const char *kind = json_get_str(layout, "kind");
-	if (!kind || strcmp(kind, "generated")) {
-		e = fail(ei, ERR_BAD_STATE, "application_form",
-		         kind && !strcmp(kind, "fixed") ? "该事项使用制式申请表，暂不能在线生成"
-		                                        : "该事项没有申请表");
-		goto out;
-	}
-	b.fields = json_object_get(json_object_get(sub_item, "form"), "fields");
-	if (!json_is_array(b.fields)) {
-		e = fail(ei, ERR_INVALID, "form", "事项子项没有表单定义，无法生成申请表");
-		goto out;
-	}
-	if (opts && opts->today)
-		b.today = opts->today;
-	else {
-		today_cst(today);
-		b.today = today;
-	}
-	if ((e = evaluate(&b, sub_item, data)))
+	if ((e = begin(&b, sub_item, data, opts, "generated", today)))
 		goto out;
 	const json_t *dept = catalog_ref_department(ref, json_get_str(item, "department"));
 	d.title = json_get_str(layout, "title") ? json_get_str(layout, "title")
@@ -504,6 +505,264 @@ out:
 	return e;
 }
 
+/* ---- fixed (制式) forms: what goes where on the template ---- */
+
+static double num(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static struct forms_place *place_add(struct build *b, struct forms_fixed_doc *d, size_t *alloc,
+                                     enum forms_place_kind kind, const json_t *pos)
+{
+	if (d->nplaces == *alloc) {
+		size_t na = *alloc ? *alloc * 2 : 64;
+		struct forms_place *nv = arena_alloc(b->a, na * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		if (d->nplaces)
+			memcpy(nv, d->places, d->nplaces * sizeof(*nv));
+		d->places = nv;
+		*alloc = na;
+	}
+	struct forms_place *p = &d->places[d->nplaces++];
+	json_int_t page = json_integer_value(json_object_get(pos, "page"));
+	*p = (struct forms_place){.kind = kind,
+	                          .page = page > 0 && page < 1000 ? (int)page : 1,
+	                          .x = num(pos, "x"),
+	                          .y = num(pos, "y"),
+	                          .w = num(pos, "w"),
+	                          .h = num(pos, "h"),
+	                          .size = num(pos, "size") > 0 ? num(pos, "size") : 11};
+	if (p->page > d->pages)
+		d->pages = p->page;
+	return p;
+}
+
+/* Is choice code among the codes value v holds (an enum code, a multi-select's codes, a
+ * boolean as "true"/"false")? */
+static bool chosen(const json_t *v, const char *code)
+{
+	size_t i;
+	const json_t *c;
+	if (json_is_boolean(v))
+		return !strcmp(code, json_is_true(v) ? "true" : "false");
+	if (json_is_string(v))
+		return !strcmp(code, json_string_value(v));
+	json_array_foreach (v, i, c)
+		if (json_is_string(c) && !strcmp(code, json_string_value(c)))
+			return true;
+	return false;
+}
+
+/* Where position pos points: the definition, the value and whether it is shown. A field id,
+ * a member of a compound field, a group cell "<group>[n].<field>", or the older
+ * "<group>.<field>" whose n-th occurrence is row n (rows counts them). */
+struct target {
+	const json_t *def, *v;
+	const char *member; /* of def's compound value, or NULL */
+	bool shown;
+};
+
+static void target_cell(struct build *b, const json_t *gdef, size_t n, const char *sub,
+                        struct target *t)
+{
+	const char *gid = json_get_str(gdef, "id");
+	t->def = field_def(json_object_get(gdef, "fields"), sub);
+	const json_t *row = json_array_get(json_path_get(b->work, gid), n);
+	t->v = json_object_get(row, sub);
+	const char *path = arena_printf(b->a, "%s[%zu].%s", gid, n, sub);
+	t->shown = t->def && path && is_visible(b, path);
+}
+
+static void target_of(struct build *b, const char *ref, json_t *rows, struct target *t)
+{
+	*t = (struct target){0};
+	const char *br = strchr(ref, '[');
+	if (br) {
+		int64_t n;
+		const char *close = strchr(br, ']');
+		char *group = arena_strndup(b->a, ref, (size_t)(br - ref));
+		char *idx = close ? arena_strndup(b->a, br + 1, (size_t)(close - br - 1)) : NULL;
+		const json_t *gdef = group ? field_def(b->fields, group) : NULL;
+		if (gdef && idx && close[1] == '.' && cstr_to_i64(idx, 0, 100000, &n))
+			target_cell(b, gdef, (size_t)n, close + 2, t);
+		return;
+	}
+	if ((t->def = field_def(b->fields, ref))) {
+		t->v = json_path_get(b->work, ref);
+		t->shown = is_visible(b, ref);
+		return;
+	}
+	const char *dot = strrchr(ref, '.');
+	char *head = dot ? arena_strndup(b->a, ref, (size_t)(dot - ref)) : NULL;
+	const json_t *hdef = head ? field_def(b->fields, head) : NULL;
+	const char *htype = json_get_str(hdef, "type");
+	if (!htype)
+		return;
+	if (!strcmp(htype, "group")) {
+		json_int_t n = json_integer_value(json_object_get(rows, ref));
+		json_object_set_new(rows, ref, json_integer(n + 1));
+		target_cell(b, hdef, (size_t)n, dot + 1, t);
+		return;
+	}
+	t->def = hdef;
+	t->member = dot + 1;
+	t->v = json_object_get(json_path_get(b->work, head), t->member);
+	t->shown = is_visible(b, head);
+}
+
+static enum err fixed_field(struct build *b, const json_t *pos, json_t *rows,
+                            struct forms_fixed_doc *d, size_t *alloc)
+{
+	struct target t;
+	const char *ref = json_get_str(pos, "field");
+	if (!ref)
+		return ERR_OK;
+	target_of(b, ref, rows, &t);
+	if (!t.def || !t.shown || !printable(t.def) || catalog_value_empty(t.v))
+		return ERR_OK;
+	const char *type = json_get_str(t.def, "type");
+	const json_t *choices = json_object_get(pos, "choices");
+	size_t i, ticks = 0;
+	const json_t *c;
+	json_array_foreach (choices, i, c) {
+		const char *code = json_get_str(c, "code");
+		if (!t.member && code && chosen(t.v, code)) {
+			struct forms_place *p = place_add(b, d, alloc, FORMS_PLACE_TICK, pos);
+			if (!p)
+				return ERR_NOMEM;
+			p->x = num(c, "x"); /* the □ of the option, on the position's page */
+			p->y = num(c, "y");
+			p->w = num(c, "w");
+			p->h = num(c, "h");
+			ticks++;
+		}
+	}
+	if (ticks) /* the template prints the options: the ticks say which */
+		return ERR_OK;
+	const char *text =
+	    t.member ? member_text(b, type, t.member, t.v) : value_text(b, t.def, t.v);
+	if (!text)
+		return ERR_NOMEM;
+	if (!*text)
+		return ERR_OK;
+	bool date = !t.member && !strcmp(type, "date");
+	struct forms_place *p =
+	    place_add(b, d, alloc, date ? FORMS_PLACE_DATE : FORMS_PLACE_TEXT, pos);
+	if (!p)
+		return ERR_NOMEM;
+	p->text = text;
+	return ERR_OK;
+}
+
+/* The catalog directory next to the binary's directory, as `serve` finds catalog/. */
+static const char *default_catalog_dir(struct arena *a)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	if (n <= 0)
+		return "catalog";
+	exe[n] = 0;
+	if ((slash = strrchr(exe, '/')))
+		*slash = 0;
+	const char *dir = arena_printf(a, "%s/../catalog", exe);
+	return dir && access(dir, R_OK) == 0 ? dir : "catalog";
+}
+
+static enum err fixed_template(struct build *b, const json_t *layout, const struct forms_opts *o,
+                               struct forms_fixed_doc *d)
+{
+	const char *tpl = json_get_str(layout, "template");
+	if (!tpl || strncmp(tpl, "templates/", 10) || strstr(tpl, ".."))
+		return err_fail(b->ei, ERR_INVALID, "application_form", "制式申请表的模板路径有误");
+	const char *dir = o && o->catalog_dir ? o->catalog_dir : default_catalog_dir(b->a);
+	d->template_path = arena_printf(b->a, "%s/%s", dir, tpl);
+	if (!d->template_path)
+		return ERR_NOMEM;
+	if (access(d->template_path, R_OK) != 0) {
+		log_warn("forms.template_missing", "fixed form template %s missing",
+		         d->template_path);
+		return err_fail(
+		    b->ei, ERR_BAD_STATE, "application_form",
+		    "该事项的制式申请表模板文件缺失，无法生成申请表，请联系管理员补充模板");
+	}
+	return ERR_OK;
+}
+
+enum err forms_render_fixed(const struct catalog_ref *ref, const json_t *item,
+                            const json_t *sub_item, const json_t *data,
+                            const struct forms_opts *opts, struct buf *pdf_out, struct errinfo *ei)
+{
+	struct arena a;
+	struct build b = {.a = &a, .ref = ref, .ei = ei};
+	struct forms_doc sig = {0};
+	struct forms_fixed_doc d = {.pages = 1};
+	json_t *rows = json_object();
+	char today[11];
+	size_t alloc = 0, i, k;
+	const json_t *pos;
+	int64_t t0 = time_mono_ns();
+	enum err e;
+	arena_init(&a, 0);
+	(void)item;
+	const json_t *layout = json_object_get(sub_item, "application_form");
+	if (!rows) {
+		e = ERR_NOMEM;
+		goto out;
+	}
+	if ((e = begin(&b, sub_item, data, opts, "fixed", today)) ||
+	    (e = fixed_template(&b, layout, opts, &d)))
+		goto out;
+	d.title = json_get_str(layout, "title") ? json_get_str(layout, "title")
+	                                        : json_get_str(sub_item, "name");
+	d.case_no = opts ? opts->case_no : NULL;
+	json_array_foreach (json_object_get(layout, "fields"), i, pos)
+		if ((e = fixed_field(&b, pos, rows, &d, &alloc)))
+			goto out;
+	/* the signers whose `when` holds, with the images given for them */
+	if ((e = signatures(&b, json_object_get(sub_item, "signatures"), opts, &sig)))
+		goto out;
+	json_array_foreach (json_object_get(layout, "signature_boxes"), i, pos) {
+		const char *role = json_get_str(pos, "signer");
+		for (k = 0; role && k < sig.nsigners; k++) {
+			if (strcmp(sig.signers[k].role, role) || !sig.signers[k].png)
+				continue;
+			struct forms_place *p = place_add(&b, &d, &alloc, FORMS_PLACE_IMAGE, pos);
+			if (!p) {
+				e = ERR_NOMEM;
+				goto out;
+			}
+			p->role = role;
+			p->png = sig.signers[k].png;
+			p->png_n = sig.signers[k].png_n;
+		}
+	}
+	struct forms_timing *t = opts ? opts->timing : NULL;
+	int64_t t1 = time_mono_ns();
+	e = forms_fixed_write(&d, pdf_out, t, ei);
+	if (t)
+		t->evaluate_ns = t1 - t0;
+out:
+	json_decref(rows);
+	json_decref(b.work);
+	json_decref(b.visible);
+	arena_release(&a);
+	return e;
+}
+
+enum err forms_render(const struct catalog_ref *ref, const json_t *item, const json_t *sub_item,
+                      const json_t *data, const struct forms_opts *opts, struct buf *pdf_out,
+                      struct errinfo *ei)
+{
+	const char *kind = json_get_str(json_object_get(sub_item, "application_form"), "kind");
+	if (kind && !strcmp(kind, "fixed"))
+		return forms_render_fixed(ref, item, sub_item, data, opts, pdf_out, ei);
+	return forms_render_generated(ref, item, sub_item, data, opts, pdf_out, ei);
+}
+
 enum err forms_render_case(struct server *srv, const struct principal *who, struct arena *a,
                            const char *case_no, const struct forms_opts *opts, struct buf *pdf_out,
                            struct errinfo *ei)
@@ -518,7 +777,7 @@ enum err forms_render_case(struct server *srv, const struct principal *who, stru
 		return e;
 	if ((e = case_load(srv, c, a, who, case_no, &row))) {
 		if (e == ERR_NOT_FOUND)
-			fail(ei, e, "no", "办件不存在");
+			err_fail(ei, e, "no", "办件不存在");
 		goto out;
 	}
 	if ((e = case_catalog_get(srv, c, a, &row, &cc)))
@@ -533,7 +792,7 @@ enum err forms_render_case(struct server *srv, const struct principal *who, stru
 	db_release(c);
 	c = NULL;
 	o.case_no = row.case_no;
-	e = forms_render_generated(cc.ref, cc.item, cc.sub_item, row.form, &o, pdf_out, ei);
+	e = forms_render(cc.ref, cc.item, cc.sub_item, row.form, &o, pdf_out, ei);
 out:
 	db_release(c);
 	case_row_release(&row);

@@ -5,8 +5,9 @@
  * sub-item code, one bordered table per section (label | value, two pairs per row where
  * they fit), groups as tables with their column headers repeated across pages, the
  * commitments with □ boxes and one signature box per signer of the plan whose `when` holds,
- * page numbers "第 1 页 共 2 页". Text is set with pango in Noto Sans/Serif CJK SC and cairo
- * embeds the subsets of the faces it uses, so pdftotext gives every label and value back.
+ * page numbers "第 1 页 共 2 页". Text is set with pango in Shouli Sans (Noto Sans CJK SC,
+ * desubroutinized at build time by scripts/make-font.sh; the system face when that file is
+ * missing) and cairo embeds a subset of it, so pdftotext gives every label and value back.
  *
  * Values are printed as a person reads them: enum codes by their code-table names, booleans
  * 是/否, dates YYYY年MM月DD日, an identity document as its type name and number, an address
@@ -14,7 +15,11 @@
  * hidden (their visible_when is false) and sections whose `when` is false are left out;
  * computed fields are computed.
  *
- * `fixed` (制式) forms are not rendered here yet (docs/forms.md says how they will be).
+ * A sub-item whose form is of kind `fixed` (制式) is printed by filling its catalog template
+ * (catalog/templates/<code>.pdf) at the positions the catalog records: the same value texts
+ * on one line at each position (shrunk or wrapped to fit its cell), ✓ in the □ of the chosen
+ * option, dates into the template's 年 月 日, signature images in the signature boxes. The
+ * template's own pages and text are kept; our text is drawn over them and is extractable.
  *
  * Thread safety: every function may be called from any thread at once (pango keeps one font
  * map per thread; the first form a thread renders pays for loading the fonts). */
@@ -34,6 +39,8 @@ struct server;
 struct principal;
 struct module;
 struct catalog_ref;
+struct req;
+struct resp;
 
 /* GET /api/v1/cases/{no}/application-form.pdf (permission case.read, slow route). */
 extern const struct module forms_module;
@@ -63,6 +70,9 @@ struct forms_opts {
 	size_t nsignatures;
 	int64_t created_ms;          /* the PDF's CreationDate (ms since the epoch); 0 = now */
 	struct forms_timing *timing; /* filled when not NULL */
+	/* Fixed forms: the catalog directory their `template` is relative to; NULL = the
+	 * catalog/ directory next to the binary's directory (as `serve` finds it). */
+	const char *catalog_dir;
 };
 
 /* Render the generated application form of sub_item (a checked sub-item document of item,
@@ -82,14 +92,37 @@ enum err forms_render_generated(const struct catalog_ref *ref, const json_t *ite
                                 const struct forms_opts *opts, struct buf *pdf_out,
                                 struct errinfo *ei);
 
+/* Render the fixed (制式) application form of sub_item: its template filled with data, as
+ * forms_render_generated does for generated forms (same arguments, same value texts, same
+ * signature checks). Pure but for reading the template file. Errors: ERR_BAD_STATE (field
+ * "application_form") when the form is not `fixed`, or its template file is missing or not a
+ * PDF; ERR_UNAVAILABLE when built without libqpdf; otherwise those of forms_render_generated. */
+enum err forms_render_fixed(const struct catalog_ref *ref, const json_t *item,
+                            const json_t *sub_item, const json_t *data,
+                            const struct forms_opts *opts, struct buf *pdf_out, struct errinfo *ei);
+
+/* forms_render_generated or forms_render_fixed, by the kind of the sub-item's form
+ * (ERR_BAD_STATE, field "application_form", for `none`). */
+enum err forms_render(const struct catalog_ref *ref, const json_t *item, const json_t *sub_item,
+                      const json_t *data, const struct forms_opts *opts, struct buf *pdf_out,
+                      struct errinfo *ei);
+
 /* The application form of case case_no as it stands (the case's current form data against
  * the sub-item version it pinned), if who may see the case (who NULL = no scope check, for
  * jobs and benchmarks). opts->case_no is the case's number whatever opts says; the other
- * options are used as given. Reads the database (no write, no network). ERR_NOT_FOUND
- * (also outside who's scope; ei field "no"), ERR_DB…, ERR_INTEGRITY, and the errors of
- * forms_render_generated. a holds scratch memory. */
+ * options are used as given. Either kind of form (forms_render). Reads the database (no
+ * write, no network). ERR_NOT_FOUND (also outside who's scope; ei field "no"), ERR_DB…,
+ * ERR_INTEGRITY, and the errors of forms_render. a holds scratch memory. */
 enum err forms_render_case(struct server *srv, const struct principal *who, struct arena *a,
                            const char *case_no, const struct forms_opts *opts, struct buf *pdf_out,
                            struct errinfo *ei);
+
+/* The answer of a route that rendered a PDF with result e (and ei): a failure becomes the error
+ * response (with ei's field and message when it has one); success serves pdf (copied into the
+ * request's arena) as application/pdf, inline under the file name fmt…, never cached (an
+ * application form holds personal data). Returns what the handler returns. */
+enum err forms_http_answer_pdf(struct req *r, struct resp *w, enum err e, const struct errinfo *ei,
+                               const struct buf *pdf, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 #endif

@@ -10,15 +10,18 @@
  * y grows downwards from the top of the page, as cairo's does. */
 #include "forms/forms_int.h"
 
+#include <fontconfig/fontconfig.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "core/timeutil.h"
 
 #include <cairo-pdf.h>
-#include <cairo.h>
-#include <pango/pangocairo.h>
 
 #define PAGE_W       595.276
 #define PAGE_H       841.89
@@ -37,12 +40,14 @@
 #define LINE_W       0.6
 #define MAX_PNG_SIDE 4000
 
-#define FONT_BODY    "Noto Sans CJK SC 9.5"
-#define FONT_LABEL   "Noto Sans CJK SC 9"
-#define FONT_CAPTION "Noto Sans CJK SC 10.5"
-#define FONT_TITLE   "Noto Sans CJK SC 17"
-#define FONT_META    "Noto Sans CJK SC 8.5"
-#define FAMILY_CHECK "Noto Sans CJK SC"
+#define FONT_BODY    9.5 /* sizes in points */
+#define FONT_LABEL   9.0
+#define FONT_CAPTION 10.5
+#define FONT_TITLE   17.0
+#define FONT_META    8.5
+#define FAMILY_OWN   "Shouli Sans" /* scripts/make-font.sh */
+#define FAMILY_NOTO  "Noto Sans CJK SC"
+#define FONT_FILE    "ShouliSans-Regular.otf"
 
 enum op_kind { OP_TEXT, OP_FILL, OP_STROKE, OP_IMAGE };
 
@@ -531,9 +536,7 @@ static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int 
 	return CAIRO_STATUS_SUCCESS;
 }
 
-/* The decoded image of a signature, or NULL when it is not a PNG of a sane size. The size
- * is read from the header before anything is decoded. */
-static cairo_surface_t *png_decode(const void *png, size_t n)
+cairo_surface_t *forms_png_decode(const void *png, size_t n)
 {
 	static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 	const unsigned char *p = png;
@@ -562,7 +565,7 @@ static enum err put_signers(struct lay *L, struct errinfo *ei)
 	for (size_t i = 0; i < d->nsigners; i++) {
 		const struct forms_signer *g = &d->signers[i];
 		cairo_surface_t *img = NULL;
-		if (g->png && !(img = png_decode(g->png, g->png_n))) {
+		if (g->png && !(img = forms_png_decode(g->png, g->png_n))) {
 			if (ei) {
 				ei->code = ERR_BAD_FIELD;
 				ei->field = "signatures";
@@ -654,14 +657,9 @@ static void put_heading(struct lay *L)
 
 /* ---- the PDF ---- */
 
-struct sink {
-	struct buf *out;
-	enum err e;
-};
-
-static cairo_status_t sink_write(void *closure, const unsigned char *data, unsigned int length)
+cairo_status_t forms_sink_write(void *closure, const unsigned char *data, unsigned int length)
 {
-	struct sink *k = closure;
+	struct forms_sink *k = closure;
 	enum err e = buf_append(k->out, data, length);
 	if (e) {
 		k->e = e;
@@ -670,16 +668,63 @@ static cairo_status_t sink_write(void *closure, const unsigned char *data, unsig
 	return CAIRO_STATUS_SUCCESS;
 }
 
-/* Is the CJK face really there (not a fallback that would print boxes)? Asked once per
- * thread: the answer does not change while the process runs. */
-static bool fonts_present(PangoContext *ctx, const PangoFontDescription *f)
+/* ---- the face ---- */
+
+static pthread_once_t font_once = PTHREAD_ONCE_INIT;
+static bool font_own; /* written once under font_once, read-only afterwards */
+
+/* SHOULI_FORMS_FONT, else fonts/ShouliSans-Regular.otf next to the binary (the build dir:
+ * `make build` writes it there). */
+static void font_load(void)
+{
+	char path[PATH_MAX + 64] = "";
+	const char *env = getenv("SHOULI_FORMS_FONT");
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s", env);
+	else {
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		char *slash;
+		if (n > 0) {
+			exe[n] = 0;
+			if ((slash = strrchr(exe, '/')))
+				*slash = 0;
+			snprintf(path, sizeof(path), "%s/fonts/%s", exe, FONT_FILE);
+		}
+	}
+	if (*path && access(path, R_OK) == 0 &&
+	    FcConfigAppFontAddFile(NULL, (const FcChar8 *)path) == FcTrue) {
+		font_own = true;
+		return;
+	}
+	log_warn("forms.font_missing",
+	         "%s not found (run scripts/make-font.sh); printing in the system "
+	         "Noto Sans CJK SC, whose 如 cairo 1.16 draws blank",
+	         *path ? path : FONT_FILE);
+}
+
+const char *forms_font_family(void)
+{
+	pthread_once(&font_once, font_load);
+	return font_own ? FAMILY_OWN : FAMILY_NOTO;
+}
+
+/* A face of the form family at size pt; characters it lacks fall back to the system face. */
+static PangoFontDescription *font_at(double size)
+{
+	char s[128];
+	snprintf(s, sizeof(s), "%s, %s %g", forms_font_family(), FAMILY_NOTO, size);
+	return pango_font_description_from_string(s);
+}
+
+bool forms_font_present(PangoContext *ctx, const PangoFontDescription *f)
 {
 	static __thread int known; /* 0 unknown, 1 yes, 2 no */
 	if (!known) {
 		PangoFont *font = pango_context_load_font(ctx, f);
 		PangoFontDescription *got = font ? pango_font_describe(font) : NULL;
 		const char *family = got ? pango_font_description_get_family(got) : NULL;
-		known = family && !strcmp(family, FAMILY_CHECK) ? 1 : 2;
+		known = family && !strcmp(family, forms_font_family()) ? 1 : 2;
 		if (got)
 			pango_font_description_free(got);
 		if (font)
@@ -727,14 +772,14 @@ static void replay(cairo_t *cr, const struct lay *L, int page)
 enum err forms_pdf_write(const struct forms_doc *d, struct buf *out, struct forms_timing *t,
                          struct errinfo *ei)
 {
-	struct sink k = {out, ERR_OK};
+	struct forms_sink k = {out, ERR_OK};
 	struct lay L = {.d = d};
 	size_t start = out->len;
 	cairo_surface_t *surface = NULL;
 	cairo_t *cr = NULL;
 	enum err e = ERR_OK;
 	int64_t t0 = time_mono_ns();
-	surface = cairo_pdf_surface_create_for_stream(sink_write, &k, PAGE_W, PAGE_H);
+	surface = cairo_pdf_surface_create_for_stream(forms_sink_write, &k, PAGE_W, PAGE_H);
 	cr = cairo_create(surface);
 	if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
 		e = ERR_INTERNAL;
@@ -747,12 +792,12 @@ enum err forms_pdf_write(const struct forms_doc *d, struct buf *out, struct form
 	cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATE_DATE, created);
 	L.ctx = pango_cairo_create_context(cr);
 	pango_cairo_context_set_resolution(L.ctx, 72);
-	L.body = pango_font_description_from_string(FONT_BODY);
-	L.label = pango_font_description_from_string(FONT_LABEL);
-	L.caption = pango_font_description_from_string(FONT_CAPTION);
-	L.title = pango_font_description_from_string(FONT_TITLE);
-	L.meta = pango_font_description_from_string(FONT_META);
-	if (!fonts_present(L.ctx, L.body)) {
+	L.body = font_at(FONT_BODY);
+	L.label = font_at(FONT_LABEL);
+	L.caption = font_at(FONT_CAPTION);
+	L.title = font_at(FONT_TITLE);
+	L.meta = font_at(FONT_META);
+	if (!forms_font_present(L.ctx, L.body)) {
 		e = ERR_UNAVAILABLE;
 		if (ei) {
 			ei->code = e;

@@ -12,7 +12,9 @@
 #include "forms/forms.h"
 #include "gateway/gateway.h"
 #include "ident/ident.h"
+#include "queue/queue.h"
 #include "sched/sched.h"
+#include "sign/sign.h"
 
 const struct module *const server_modules[] = {
     &system_module,
@@ -31,5 +33,7 @@ const struct module *const server_modules[] = {
     &cases_prefill_module,
     &forms_module,
     &archive_module,
+    &sign_module,
+    &queue_module,
     NULL,
 };

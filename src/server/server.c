@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "events/events.h"
 #include "gateway/gateway.h"
+#include "queue/queue.h"
 #include "sched/sched.h"
 #include "sim/sim.h"
 #include "ws/ws.h"
@@ -252,7 +253,9 @@ enum err server_start(struct server *srv, FILE *report)
 			return e;
 		}
 	}
-	if (srv->cfg.demo && (e = auth_seed_demo(srv, report))) {
+	if (srv->cfg.demo &&
+	    ((e = auth_seed_demo(srv, report)) ||
+	     (module_enabled(srv, "queue") && (e = queue_seed_demo(srv, report))))) {
 		log_error("demo.seed", "demo data could not be created (%s)", err_code(e));
 		return e;
 	}

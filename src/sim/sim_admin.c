@@ -370,7 +370,23 @@ static bool known_system(const char *name)
 	return false;
 }
 
-/* POST /sim/{sys}/applications/{no}/decide {"decision": "approved"|"rejected", "opinion"} */
+/* POST /sim/{sys}/applications/{no}/decide {"status": "approved"|"rejected"|"correction",
+ * "decision": the department's text, "items": [text or {note, material, field}] for a
+ * correction, "cert_no": the certificate an approval issues}. The older spelling {"decision":
+ * "approved"|"rejected", "opinion"} still works. */
+static const char *decision_status(const char *d)
+{
+	if (!d)
+		return NULL;
+	if (!strcmp(d, "approved") || !strcmp(d, "approve") || !strcmp(d, "通过"))
+		return "approved";
+	if (!strcmp(d, "rejected") || !strcmp(d, "reject") || !strcmp(d, "不通过"))
+		return "rejected";
+	if (!strcmp(d, "correction") || !strcmp(d, "补正"))
+		return "correction";
+	return NULL;
+}
+
 static void app_decide(struct sim_req *q)
 {
 	const char *sys = req_param(q->r, "sys"), *no = req_param(q->r, "no");
@@ -378,24 +394,52 @@ static void app_decide(struct sim_req *q)
 		sim_error(q, 404, "NOT_FOUND", "没有这个模拟系统：%s", sys);
 		return;
 	}
-	const char *d = json_get_str(q->body, "decision");
-	const char *st = NULL;
-	if (d) {
-		if (!strcmp(d, "approved") || !strcmp(d, "approve") || !strcmp(d, "通过"))
-			st = "approved";
-		else if (!strcmp(d, "rejected") || !strcmp(d, "reject") || !strcmp(d, "不通过"))
-			st = "rejected";
-		else {
+	const char *sv = json_get_str(q->body, "status"), *d = json_get_str(q->body, "decision");
+	const char *st = decision_status(sv ? sv : d);
+	const char *text = sv ? d : NULL;
+	if (!text)
+		text = json_get_str(q->body, "opinion");
+	if ((sv || d) && !st) {
+		sim_reply(q, 400,
+		          json_pack("{s:s,s:s,s:s}", "code", "BAD_FIELD", "message",
+		                    "status 应为 approved、rejected 或 correction", "field",
+		                    sv ? "status" : "decision"));
+		return;
+	}
+	const json_t *items = json_object_get(q->body, "items");
+	if (st && !strcmp(st, "correction")) {
+		if (!json_is_array(items) || !json_array_size(items)) {
 			sim_reply(q, 400,
 			          json_pack("{s:s,s:s,s:s}", "code", "BAD_FIELD", "message",
-			                    "decision 应为 approved 或 rejected", "field",
-			                    "decision"));
+			                    "补正须列出补正内容（items）", "field", "items"));
+			return;
+		}
+		if (!text)
+			text = "请按补正内容补充材料后再办理";
+		/* the items first, while the application is still open to changes */
+		json_t *chg = json_pack("{s:O}", "correction_items", items);
+		enum err ue =
+		    sim_app_update(q->sim, sys, no, "correction_items", chg, q->now_ms, NULL);
+		json_decref(chg);
+		if (ue == ERR_NOT_FOUND) {
+			sim_error(q, 404, "NOT_FOUND", "办件编号不存在：%s", no);
+			return;
+		}
+		if (ue) {
+			sim_error(q, 409, "ALREADY_DECIDED", "该申请已办结或已撤销");
 			return;
 		}
 	}
 	json_t *rec = NULL;
-	enum err e =
-	    sim_app_decide(q->sim, sys, no, st, json_get_str(q->body, "opinion"), q->now_ms, &rec);
+	const char *cert = json_get_str(q->body, "cert_no");
+	if (cert && (!st || strcmp(st, "approved") || strlen(cert) > 64)) {
+		sim_reply(q, 400,
+		          json_pack("{s:s,s:s,s:s}", "code", "BAD_FIELD", "message",
+		                    "证照编号（cert_no）仅用于通过的申请，且不超过 64 个字符",
+		                    "field", "cert_no"));
+		return;
+	}
+	enum err e = sim_app_decide(q->sim, sys, no, st, text, cert, q->now_ms, &rec);
 	if (e == ERR_NOT_FOUND)
 		sim_error(q, 404, "NOT_FOUND", "办件编号不存在：%s", no);
 	else if (e)

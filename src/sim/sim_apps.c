@@ -7,13 +7,21 @@
 
 json_t *sim_apps_view(const json_t *rec)
 {
-	return json_pack(
+	json_t *o = json_pack(
 	    "{s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "dept_case_no",
 	    json_object_get(rec, "dept_case_no"), "service", json_object_get(rec, "service"),
 	    "case_no", json_object_get(rec, "case_no"), "status", json_object_get(rec, "status"),
 	    "decision", json_object_get(rec, "decision"), "decided_at",
 	    json_object_get(rec, "decided_at"), "received_at", json_object_get(rec, "received_at"),
 	    "history", json_object_get(rec, "history"));
+	/* a correction names what the department wants supplied */
+	const char *st = json_get_str(rec, "status");
+	const json_t *items = json_object_get(json_object_get(rec, "detail"), "correction_items");
+	if (o && st && !strcmp(st, "correction") && items)
+		json_object_set(o, "items", (json_t *)items);
+	if (o && json_object_get(rec, "cert_no"))
+		json_object_set(o, "cert_no", json_object_get(rec, "cert_no"));
+	return o;
 }
 
 /* The applicant of a submission: known to the register, name matching; NULL after

@@ -5,7 +5,10 @@
  *   - else a 代办人 (agent) present: the 办理人 is the agent;
  *   - else the 办理人 is the applicant;
  *   - 残联 items helped by a 助残员: the disabled person is applicant and 办理人; the helper,
- *     who is no relative, is never recorded as 办理人.
+ *     who is no relative, is never recorded as 办理人;
+ *   - 公安 人户分离登记 (seed row 28: one of the first two items of the 6.0 upgrade): the
+ *     guardian or agent who registers on the person's behalf is the 办理人 (the same order;
+ *     the refusal names the police rule).
  * A record that breaks a rule is refused with 422 and every failing field named
  * ({"code","message","field","errors":[{"field","message"}]}). Accepted records are kept per
  * case number, stage by stage (PUT adds a stage), and GET shows what was reported. */
@@ -91,6 +94,20 @@ static bool same_person(const json_t *a, const json_t *b)
 	return x && y && !strcasecmp(x, y);
 }
 
+/* 公安 人户分离登记 (basic code 310004003000, or its name where a code change renamed it). */
+static bool is_rhfl(const json_t *rec)
+{
+	const char *code = json_get_str(rec, "sub_item_code");
+	if (!code)
+		code = json_get_str(rec, "item_code");
+	size_t n = code ? strlen(code) : 0;
+	if (n >= 12 &&
+	    (!strncmp(code, "310004003000", 12) || (n == 31 && !strcmp(code + 19, "310004003000"))))
+		return true;
+	const char *name = json_get_str(rec, "item_name");
+	return name && strstr(name, "人户分离");
+}
+
 static bool is_canlian(const json_t *rec)
 {
 	const char *dept = either(rec, "department", "dept");
@@ -169,6 +186,12 @@ static void validate(struct sim_req *q, const json_t *rec, json_t *errs, json_t 
 			want = ap;
 			rule = "残联事项由助残员协助办理时，办理人应为残疾人本人（助残员不作为办理"
 			       "人）";
+		} else if (is_rhfl(rec) && (guardian || agent)) {
+			/* seed row 28: the police want whoever registers on the person's behalf */
+			want = guardian ? guardian : agent;
+			rule = guardian
+			           ? "人户分离登记由监护人代为申请时，办理人应为监护人（公安要求）"
+			           : "人户分离登记由代办人代为申请时，办理人应为代办人（公安要求）";
 		} else if (guardian) {
 			want = guardian;
 			rule = "申请人有监护人时，办理人应为监护人";

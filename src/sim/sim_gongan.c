@@ -372,6 +372,8 @@ static const char *status_zh(const char *st)
 		return "通过";
 	if (!strcmp(st, "rejected"))
 		return "不通过";
+	if (!strcmp(st, "correction"))
+		return "补正";
 	return "撤销";
 }
 

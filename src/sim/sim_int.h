@@ -321,7 +321,7 @@ json_t *sim_app_find(struct sim *s, const char *sys, const char *kind, const cha
  * the verdict's). ERR_NOT_FOUND; ERR_CONFLICT when already decided or cancelled. On success
  * *out (when not NULL) is a copy. */
 enum err sim_app_decide(struct sim *s, const char *sys, const char *dept_no, const char *status,
-                        const char *opinion, int64_t now_ms, json_t **out);
+                        const char *opinion, const char *cert_no, int64_t now_ms, json_t **out);
 /* action "cancel": a received/processing application becomes cancelled (an already
  * cancelled one is left as it is: ERR_OK); ERR_CONFLICT when it was decided. Any other
  * action changes a pending or approved application: changes are merged into its detail and

@@ -4,7 +4,9 @@
  * agreement). All of it is one jansson object under s->lock; POST /sim/reset empties it.
  *
  * An application is decided automatically decision_delay_ms after it arrived (it shows
- * "processing" from half that time), or at once by POST /sim/<sys>/applications/{no}/decide.
+ * "processing" from half that time), or at once by POST /sim/<sys>/applications/{no}/decide,
+ * which may also ask for a correction (status "correction", the items in the record's
+ * detail.correction_items); a correction stays open until decided again.
  * The automatic decision is the verdict the system worked out when the application arrived
  * (approve, or reject with the reason the real department would give). Decisions are applied
  * lazily, when a record is read, so no timer thread is needed. */
@@ -213,7 +215,7 @@ static void add_history(json_t *rec, int64_t now_ms, const char *action, const j
 }
 
 enum err sim_app_decide(struct sim *s, const char *sys, const char *dept_no, const char *status,
-                        const char *opinion, int64_t now_ms, json_t **out)
+                        const char *opinion, const char *cert_no, int64_t now_ms, json_t **out)
 {
 	enum err e = ERR_OK;
 	pthread_mutex_lock(&s->lock);
@@ -224,7 +226,8 @@ enum err sim_app_decide(struct sim *s, const char *sys, const char *dept_no, con
 	}
 	progress(s, rec, now_ms);
 	const char *st = json_get_str(rec, "status");
-	if (strcmp(st, "received") && strcmp(st, "processing")) {
+	/* a department that asked for a correction decides again once it is supplied */
+	if (strcmp(st, "received") && strcmp(st, "processing") && strcmp(st, "correction")) {
 		e = ERR_CONFLICT;
 		goto out;
 	}
@@ -238,6 +241,8 @@ enum err sim_app_decide(struct sim *s, const char *sys, const char *dept_no, con
 	json_object_set_new(rec, "status", json_string(vs ? vs : "approved"));
 	json_object_set_new(rec, "decision", json_string(op));
 	json_object_set_new(rec, "decided_at", json_string(at));
+	if (cert_no && *cert_no) /* the licence or certificate an approval issues */
+		json_object_set_new(rec, "cert_no", json_string(cert_no));
 	add_history(rec, now_ms, vs ? vs : "approved", NULL);
 	if (out)
 		*out = public_copy(rec);
@@ -258,7 +263,8 @@ enum err sim_app_update(struct sim *s, const char *sys, const char *dept_no, con
 	}
 	progress(s, rec, now_ms);
 	const char *st = json_get_str(rec, "status");
-	bool open = !strcmp(st, "received") || !strcmp(st, "processing");
+	bool open =
+	    !strcmp(st, "received") || !strcmp(st, "processing") || !strcmp(st, "correction");
 	if (!strcmp(action, "cancel")) {
 		/* cancelling twice is answered as the first time (compensation may be retried) */
 		if (!open && strcmp(st, "cancelled")) {

@@ -6,93 +6,16 @@
 // override and accepted by the manager with a reason, which is recorded and audited.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createNetServer } from 'node:net';
 
-import { DEMO, loginAs, sql, startServer } from './lib.mjs';
-
-// A 1×1 PNG: what the document camera would send, as small as it gets.
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createNetServer();
-    s.unref();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-// Members of b override those of a, deeply (objects only).
-function merge(a, b) {
-  if (!b || typeof b !== 'object' || Array.isArray(b)) return b === undefined ? a : b;
-  const out = { ...(a && typeof a === 'object' && !Array.isArray(a) ? a : {}) };
-  for (const [k, v] of Object.entries(b)) out[k] = merge(out[k], v);
-  return out;
-}
+import { DEMO, freePort, loginAs, sql, startServer } from './lib.mjs';
+import { PNG, caseKit, merge } from './cases-lib.mjs';
 
 const dig = (o, path) => path.split('.').reduce((v, k) => (v == null ? undefined : v[k]), o);
 
 describe('acceptance: the whole path against the simulators', () => {
   let srv, sim, clerk, manager, catalog;
 
-  const simGet = async (path) => (await fetch(sim + path)).json();
-  const simSend = (method, path, body) =>
-    fetch(sim + path, {
-      method,
-      headers: { 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body),
-    });
-  const used = new Set(); // each test serves a resident of its own
-  const person = async (query, pick = () => true) => {
-    const list = (await simGet(`/sim/people?${query}&limit=200`)).people;
-    const p = list.find((x) => !used.has(x.id_number) && pick(x));
-    assert.ok(p, `no resident for ${query}`);
-    used.add(p.id_number);
-    return p;
-  };
-
-  // The client speaks JSON with POST/GET; PUT and raw uploads go the same way by hand.
-  async function raw(c, method, path, body, type = 'application/json') {
-    const res = await fetch(srv.url + path, {
-      method,
-      headers: { Cookie: c.cookie, 'X-CSRF-Token': c.csrf, 'Content-Type': type, Accept: 'application/json' },
-      body: type === 'application/json' ? JSON.stringify(body) : body,
-    });
-    const text = await res.text();
-    let parsed = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, body: parsed };
-  }
-
-  async function readCard(p) {
-    const r = await clerk.post('/api/v1/ident/card', {
-      reader: 'XJH-W03',
-      type_flag: '0',
-      card: {
-        name: p.name,
-        sex: p.gender_code,
-        nation: '01',
-        birth_date: p.birth_date,
-        address: p.hukou.address,
-        id_number: p.id_number,
-        issuer: '上海市公安局',
-        valid_from: '2015-01-01',
-        valid_to: '2035-01-01',
-      },
-    });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body.resident;
-  }
+  const { simGet, simSend, person, send: raw, readCard } = caseKit(() => ({ sim, srv, clerk, catalog }));
 
   async function openCase(subItem, resident) {
     const r = await clerk.post('/api/v1/cases', { sub_item_code: subItem, resident_id: resident.id });

@@ -9,51 +9,15 @@
 // short form, no pre-review rules. The non-archive one is 310005003000-02 (no archive
 // profile, no materials).
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { DEMO, loginAs, sleep, sql, startServer } from './lib.mjs';
+import { DEMO, freePort, loginAs, sleep, sql, startServer } from './lib.mjs';
+import { jpeg, raw } from './cases-lib.mjs';
 
 const SUB_ARCHIVE = '310001012000-01';
 const SUB_PLAIN = '310005003000-02';
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-// A JPEG-shaped scan: SOI, APP0, random payload, EOI.
-function jpeg(size = 5000) {
-  const b = randomBytes(size);
-  Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]).copy(b, 0);
-  b[size - 2] = 0xff;
-  b[size - 1] = 0xd9;
-  return b;
-}
-
-async function raw(c, url, method, path, body, contentType) {
-  const headers = { Cookie: c.cookie, 'X-CSRF-Token': c.csrf };
-  if (contentType) headers['Content-Type'] = contentType;
-  const res = await fetch(url + path, { method, headers, body });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, body: json };
-}
 
 describe('electronic archive', () => {
   let srv;
@@ -143,7 +107,7 @@ describe('electronic archive', () => {
       srv.url,
       'POST',
       `/api/v1/cases/${c.no}/materials/applicant_id/files?source=scan&title=${encodeURIComponent('身份证正反面')}`,
-      jpeg(),
+      jpeg(5000),
       'image/jpeg',
     );
     assert.equal(up.status, 201, JSON.stringify(up.body));

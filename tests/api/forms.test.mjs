@@ -1,30 +1,24 @@
 // Application forms (docs/forms.md): an accepted case's generated form comes back as a PDF
 // (GET /api/v1/cases/{no}/application-form.pdf, rendered from the case's current form data),
-// and a clerk of another centre gets 404 (the case's existence is not revealed).
+// and a clerk of another centre gets 404 (the case's existence is not revealed). A case of a
+// fixed (制式) form gets its catalog template with the values written in (pdftotext reads
+// them back) and ✓ in the boxes of the chosen options.
 //
 // The sub-item is 310001012000-01 (社会保险个人基本信息变更（一般信息）): a generated form whose
-// only required material is the applicant's identity document.
+// only required material is the applicant's identity document. The fixed one is
+// 310012005000-01 (上海市困难职工帮扶申请表（生活救助）).
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { DEMO, admin, loginAs, startServer, uniq } from './lib.mjs';
+import { PNG, openManual } from './cases-lib.mjs';
 
 const SUB = '310001012000-01';
-// A 1×1 PNG, standing in for the scan of the identity card.
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-// A valid 居民身份证 number (徐汇, born 1985-03-01).
-function idNumber() {
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const body = '31010419850301' + String(100 + Math.floor(Math.random() * 800));
-  let s = 0;
-  for (let i = 0; i < 17; i++) s += Number(body[i]) * w[i];
-  return body + '10X98765432'[s % 11];
-}
-
+const FIXED = '310012005000-01';
 async function send(srv, c, method, path, body, type = 'application/json') {
   const res = await fetch(srv.url + path, {
     method,
@@ -53,12 +47,7 @@ describe('application form PDF', () => {
   });
 
   test('an accepted case gives its form as a PDF; another centre gets 404', async () => {
-    const number = idNumber();
-    const who = await clerk.post('/api/v1/ident/manual', { type: '111', number, name: '表单测试', reason: '读卡器故障' });
-    assert.equal(who.status, 200, JSON.stringify(who.body));
-    const opened = await clerk.post('/api/v1/cases', { sub_item_code: SUB, resident_id: who.body.resident.id });
-    assert.equal(opened.status, 201, JSON.stringify(opened.body));
-    const no = opened.body.case_no;
+    const { number, no, opened } = await openManual(clerk, SUB, '表单测试');
     const data = {
       applicant: { id_number: { type: '111', number }, name: '表单测试', phone: '13912345678' },
       change: { items: ['phone'], new_phone: '13812345678' },
@@ -92,5 +81,40 @@ describe('application form PDF', () => {
 
     const missing = await getPdf(srv, clerk, '310104014C1-20000101-999999');
     assert.equal(missing.status, 404);
+  });
+
+  test('a fixed form: the template with the case\'s values written in', async () => {
+    const editor = await loginAs(srv.url, DEMO.catalog);
+    const sample = await editor.get(`/api/v1/admin/catalog/subitems/${FIXED}/sample`);
+    assert.equal(sample.status, 200, JSON.stringify(sample.body));
+    const name = `制式${uniq().slice(-4)}`;
+    const { number, no, opened } = await openManual(clerk, FIXED, name);
+    const data = sample.body.data;
+    data.applicant = { ...data.applicant, id_number: { type: '111', number }, name, phone: '13900001111' };
+    data.applicant.household_type = 'nonlocal';
+    data.worker = { ...data.worker, employer: '上海示例机械厂' };
+    const form = await send(srv, clerk, 'PUT', `/api/v1/cases/${no}/form`, { version: opened.body.version, data });
+    assert.equal(form.status, 200, JSON.stringify(form.body));
+
+    const pdf = await getPdf(srv, clerk, no);
+    assert.equal(pdf.status, 200, pdf.bytes.toString().slice(0, 300));
+    assert.equal(pdf.type, 'application/pdf');
+    const dir = mkdtempSync(join(tmpdir(), 'forms-api-'));
+    try {
+      writeFileSync(join(dir, 'f.pdf'), pdf.bytes);
+      const out = spawnSync('pdftotext', ['-q', '-raw', '-enc', 'UTF-8', join(dir, 'f.pdf'), '-'], { encoding: 'utf8' });
+      assert.equal(out.status, 0, out.stderr);
+      const text = out.stdout.replace(/\s+/g, '');
+      // the template's own text
+      assert.ok(text.includes('上海市困难职工帮扶申请表'), text.slice(0, 200));
+      assert.ok(text.includes('共同生活家庭成员'));
+      // the case's values, the case number, a ✓ for 外省市户籍 and for the 工会会员 answer
+      for (const want of [name, number, '13900001111', '上海示例机械厂', no]) {
+        assert.ok(text.includes(want), `${want} not in the PDF text`);
+      }
+      assert.ok((text.match(/✓/g) || []).length >= 2, 'the chosen options are ticked');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -34,7 +34,8 @@ export const DEMO = {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
+/** A free TCP port on 127.0.0.1 (for a server the test starts itself, e.g. --sim-port). */
+export function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.unref();
@@ -125,7 +126,10 @@ export async function startServer(extra = [], { share } = {}) {
   const db = share ? { args: share.dbArgs, drop() {} } : freshDb();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const args = ['serve', '--port', String(port), '--data', data, ...db.args, '--demo', ...extra];
+  // Acceptance of an unsigned form is allowed unless a test asks for the signing gate (a
+  // later --accept-requires-signature=true in extra wins).
+  const args = ['serve', '--port', String(port), '--data', data, ...db.args, '--demo',
+    '--accept-requires-signature=false', ...extra];
   const child = spawn(BIN, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,52 +8,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createServer } from 'node:net';
 
-import { DEMO, admin, loginAs, sql, startServer, uniq } from './lib.mjs';
+import { DEMO, admin, freePort, loginAs, sql, startServer, uniq } from './lib.mjs';
+import { jpeg, raw } from './cases-lib.mjs';
 
 const SUB_ITEM = '310002017000-02'; // 个人账户收支明细打印: applicant_id required (e_cert id_card), agent slots conditional
 const LIMIT = 256 * 1024; // file_max_bytes of this server
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-// A JPEG-shaped file: SOI, APP0, random payload (so it is unique to this run), EOI.
-function jpeg(size = 4096) {
-  const b = randomBytes(size);
-  Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]).copy(b, 0);
-  b[size - 2] = 0xff;
-  b[size - 1] = 0xd9;
-  return b;
-}
-
 const sm3 = (buf) => createHash('sm3').update(buf).digest('hex');
-
-// Raw requests the JSON client does not make: uploads, PUT, binary downloads.
-async function raw(c, url, method, path, body, contentType) {
-  const headers = { Cookie: c.cookie, 'X-CSRF-Token': c.csrf };
-  if (contentType) headers['Content-Type'] = contentType;
-  const res = await fetch(url + path, { method, headers, body });
-  const buf = Buffer.from(await res.arrayBuffer());
-  let json = null;
-  if ((res.headers.get('content-type') || '').startsWith('application/json')) {
-    try {
-      json = JSON.parse(buf.toString('utf8'));
-    } catch {
-      json = null;
-    }
-  }
-  return { status: res.status, body: json, bytes: buf, headers: res.headers };
-}
 
 async function* walk(dir) {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -189,7 +151,7 @@ describe('materials of a case', () => {
     assert.match(r.body.error.message, /文件内容不完整/);
     r = await upload('applicant_id', Buffer.from('{"forged":"certificate"}'), 'application/json');
     assert.equal(r.status, 415); // JSON only when the server made it
-    r = await upload('applicant_id', jpeg(), 'image/jpeg', 'source=e_cert');
+    r = await upload('applicant_id', jpeg(4096), 'image/jpeg', 'source=e_cert');
     assert.equal(r.status, 400);
     assert.equal(r.body.error.field, 'source');
   });
@@ -264,14 +226,14 @@ describe('materials of a case', () => {
     assert.equal(seen.status, 404, JSON.stringify(seen.body));
     const content = await raw(other, srv.url, 'GET', `${M()}/applicant_id/files/${scanEntry.id}/content`);
     assert.equal(content.status, 404);
-    const up = await raw(other, srv.url, 'POST', `${M()}/applicant_id/files`, jpeg(), 'image/jpeg');
+    const up = await raw(other, srv.url, 'POST', `${M()}/applicant_id/files`, jpeg(4096), 'image/jpeg');
     assert.equal(up.status, 404);
     const del = await raw(other, srv.url, 'DELETE', `${M()}/applicant_id/files/${scanEntry.id}`);
     assert.equal(del.status, 404);
     // the manager of the clerk's own centre reads but may not change
     const manager = await loginAs(srv.url, DEMO.manager);
     assert.equal((await manager.get(M())).status, 200);
-    assert.equal((await raw(manager, srv.url, 'POST', `${M()}/applicant_id/files`, jpeg(), 'image/jpeg')).status, 403);
+    assert.equal((await raw(manager, srv.url, 'POST', `${M()}/applicant_id/files`, jpeg(4096), 'image/jpeg')).status, 403);
   });
 
   test('delete removes the entry and gives the file reference back', async () => {
@@ -289,7 +251,7 @@ describe('materials of a case', () => {
   test('materials cannot change once the case has left draft (409)', async () => {
     // (the state machine is the cases module's; here only the rule of the materials counts)
     sql(srv, `UPDATE cases SET state = 'accepted' WHERE case_no = '${caseNo}'`);
-    const up = await upload('applicant_id', jpeg());
+    const up = await upload('applicant_id', jpeg(4096));
     assert.equal(up.status, 409);
     assert.equal(up.body.error.code, 'invalid_state');
     assert.match(up.body.error.message, /“已受理”.*草稿或补正/);

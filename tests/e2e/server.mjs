@@ -35,7 +35,7 @@ export async function startServer(extra = []) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
 
-  const child = spawn(bin, ['serve', '--port', String(port), '--data', data, '--demo', ...extra], {
+  const child = spawn(bin, ['serve', '--port', String(port), '--data', data, '--demo', '--accept-requires-signature=false', ...extra], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -27,13 +27,19 @@ static const struct {
     {"withdraw", "accepted", "withdrawn"},
     {"withdraw", "correction", "withdrawn"},
     {"withdraw", "in_progress", "withdrawn"},
+    /* 收受分离: a forwarded case is a draft at the responsible centre */
+    {"forward", "draft", "forwarded"},
+    {"accept", "forwarded", "accepted"},
+    {"refuse", "forwarded", "refused"},
+    {"request_correction", "forwarded", "correction"},
+    {"withdraw", "forwarded", "withdrawn"},
 };
 #define NLEGAL (sizeof(legal) / sizeof(legal[0]))
 
 static const char *const states[] = {"draft",     "accepted", "in_progress", "correction",
-                                     "completed", "refused",  "withdrawn"};
-static const char *const actions[] = {
-    "accept", "refuse", "request_correction", "resume", "start", "complete", "withdraw"};
+                                     "completed", "refused",  "withdrawn",   "forwarded"};
+static const char *const actions[] = {"accept", "refuse",   "request_correction", "resume",
+                                      "start",  "complete", "withdraw",           "forward"};
 
 static int legal_index(const char *state, const char *action)
 {
@@ -66,7 +72,7 @@ static void test_every_pair(void **st)
 			}
 			checked++;
 		}
-	assert_int_equal(checked, 49);
+	assert_int_equal(checked, 64);
 	assert_int_equal(allowed, (int)NLEGAL);
 }
 
@@ -85,10 +91,10 @@ static void test_lists_match_contract(void **st)
 	(void)st;
 	for (; cases_states[n]; n++)
 		assert_string_equal(cases_states[n], states[n]);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	for (n = 0; cases_actions[n]; n++)
 		assert_string_equal(cases_actions[n], actions[n]);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 }
 
 static void test_unknown_and_labels(void **st)

@@ -840,6 +840,55 @@ static void test_placeholders(void **state)
 	buf_release(&b);
 }
 
+/* A SQLite migration marked "-- shouli: foreign_keys=off" may rebuild a table other tables
+ * reference (the documented create-copy-drop-rename procedure) on a database with rows; a
+ * marked migration that leaves a dangling reference is refused and rolled back. */
+static void test_rebuild_referenced_table(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/shouli-mig-fk-XXXXXX", msg[256];
+	struct arena a;
+	struct db_rows *rs;
+	if (dbfx.pg)
+		skip();
+	arena_init(&a, 0);
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "0901_fk.sql",
+	           "CREATE TABLE fkp (id INTEGER PRIMARY KEY, st TEXT CHECK (st IN ('a')));\n"
+	           "CREATE TABLE fkc (id INTEGER PRIMARY KEY,"
+	           " p INTEGER NOT NULL REFERENCES fkp (id));\n"
+	           "INSERT INTO fkp VALUES (1, 'a');\nINSERT INTO fkc VALUES (1, 1);\n");
+	assert_int_equal(db_migrate(dbfx.srv.db, dir, msg, sizeof(msg)), ERR_OK);
+	write_file(
+	    dir, "0902_rebuild.sql",
+	    "-- shouli: foreign_keys=off\n"
+	    "CREATE TABLE fkp_new (id INTEGER PRIMARY KEY, st TEXT CHECK (st IN ('a', 'b')));\n"
+	    "INSERT INTO fkp_new SELECT id, st FROM fkp;\nDROP TABLE fkp;\n"
+	    "ALTER TABLE fkp_new RENAME TO fkp;\n");
+	assert_int_equal(db_migrate(dbfx.srv.db, dir, msg, sizeof(msg)), ERR_OK);
+	struct db_conn *c = acquire();
+	assert_int_equal(db_exec(c, NULL, NULL, "INSERT INTO fkp VALUES (2, 'b')", ""), ERR_OK);
+	assert_int_equal(count_rows(c, "fkc"), 1);
+	/* foreign keys are on again for the connection afterwards */
+	assert_int_not_equal(db_exec(c, NULL, NULL, "INSERT INTO fkc VALUES (2, 99)", ""), ERR_OK);
+	db_release(c);
+	write_file(dir, "0903_dangling.sql",
+	           "-- shouli: foreign_keys=off\nDELETE FROM fkp WHERE id = 1;\n");
+	assert_int_equal(db_migrate(dbfx.srv.db, dir, msg, sizeof(msg)), ERR_INTEGRITY);
+	assert_non_null(strstr(msg, "0903_dangling.sql"));
+	c = acquire();
+	assert_int_equal(db_exec(c, &a, &rs, "SELECT count(*) FROM fkp WHERE id = 1", ""), ERR_OK);
+	assert_int_equal(db_int(rs, 0, 0), 1);
+	assert_int_equal(db_exec(c, NULL, NULL, "INSERT INTO fkc VALUES (3, 98)", "") != ERR_OK,
+	                 true);
+	db_release(c);
+	remove_file(dir, "0901_fk.sql");
+	remove_file(dir, "0902_rebuild.sql");
+	remove_file(dir, "0903_dangling.sql");
+	rmdir(dir);
+	arena_release(&a);
+}
+
 static const struct CMUnitTest engine_independent[] = {
     cmocka_unit_test(test_placeholders),
 };
@@ -851,7 +900,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_transactions),         cmocka_unit_test(test_pool),
     cmocka_unit_test(test_concurrent_writers),   cmocka_unit_test(test_statement_cache),
     cmocka_unit_test(test_schema_change),        cmocka_unit_test(test_reconnect),
-    cmocka_unit_test(test_durability),
+    cmocka_unit_test(test_durability),           cmocka_unit_test(test_rebuild_referenced_table),
 };
 
 int main(void)

@@ -9,6 +9,7 @@ export const CASE_STATES = {
   in_progress: { text: '办理中', type: 'primary' },
   completed: { text: '已办结', type: 'success' },
   withdrawn: { text: '已撤回', type: 'info' },
+  forwarded: { text: '已转交', type: 'warning' },
 };
 
 /** The state's name: the server's `state_label` when the answer has one. */
@@ -26,6 +27,8 @@ export const CASE_VIEWS = [
   ['mine', '我的'],
   ['correction', '待补正'],
   ['overdue', '已超期'],
+  ['forwarded_out', '已转出'],
+  ['forwarded_in', '待接收'],
   ['all', '全部'],
 ];
 
@@ -39,6 +42,7 @@ export const CASE_ACTIONS = {
   complete: { text: '办结', type: 'success', result: true },
   withdraw: { text: '撤回', type: 'danger', reason: true },
 };
+
 
 export function actionText(a) {
   return CASE_ACTIONS[a]?.text || a;
@@ -58,6 +62,13 @@ export const EVENT_NAMES = {
   material_added: '添加材料',
   material_removed: '删除材料',
   material_verified: '材料核验',
+  forward: '转交受理中心',
+  forwarded: '转交受理中心',
+  sign: '签名',
+  signature: '签名',
+  seal: '申请表签章',
+  signing_start: '开始签名',
+  signing_void: '作废签名',
   ...Object.fromEntries(Object.entries(CASE_ACTIONS).map(([k, v]) => [k, v.text])),
 };
 
@@ -80,6 +91,8 @@ export const ENTRY_SOURCES = {
   upload: '上传',
   kiosk_photo: '终端拍照',
   e_cert: '电子证照',
+  generated: '系统生成',
+  e_sign: '电子签名',
 };
 
 export const PREFILL_SOURCES = {
@@ -97,3 +110,56 @@ export const COMPLETE_RESULTS = { approved: '准予', rejected: '不予' };
 
 /** Reasons offered for manual entry (the server only requires one). */
 export const MANUAL_REASONS = ['读卡器故障', '证件无芯片', '证件芯片损坏', '居民未带实体证件', '其他'];
+
+/** 申请表 signing rounds (GET …/signing `state`). */
+export const SIGNING_STATES = {
+  none: { text: '未签名', type: 'info' },
+  open: { text: '签名中', type: 'warning' },
+  sealed: { text: '已签章', type: 'success' },
+  voided: { text: '已作废', type: 'danger' },
+};
+
+/** A signer of the round (`signers[].status`). */
+export const SIGNER_STATUS = {
+  signed: { text: '已签', type: 'success' },
+  next: { text: '待签', type: 'warning' },
+  waiting: { text: '等待', type: 'info' },
+};
+
+/** 收受分离: how a case is opened (POST /api/v1/cases `mode`). */
+export const CASE_MODES = {
+  direct: '直接受理',
+  separated: '收受分离',
+};
+
+/** 办件库 report stages and their states (the case answer's `bjk`). */
+export const BJK_STAGES = {
+  accept: '受理',
+  handle: '办理',
+  finish: '办结',
+};
+
+export const BJK_STATES = {
+  pending: { text: '待上报', type: 'info' },
+  reporting: { text: '上报中', type: 'info' },
+  sending: { text: '上报中', type: 'info' },
+  failed: { text: '上报失败，等待重试', type: 'warning' },
+  dead: { text: '上报失败，待运维处理', type: 'danger' },
+  ok: { text: '已上报', type: 'success' },
+  done: { text: '已上报', type: 'success' },
+  reported: { text: '已上报', type: 'success' },
+  error: { text: '办件库退回', type: 'danger' },
+  skipped: { text: '无需上报', type: 'info' },
+  unknown: { text: '未配置上报', type: 'info' },
+};
+
+/** A department's status of the application (`delivery.decision.dept_status`), as polled. */
+export const DEPT_STATUS = {
+  pending: '审核中',
+  received: '已接收',
+  processing: '审核中',
+  approved: '准予',
+  rejected: '不予',
+  correction: '要求补正',
+  cancelled: '已撤销',
+};
