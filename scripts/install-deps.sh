@@ -9,7 +9,9 @@ want=(build-essential cmake pkg-config clang
       libssl-dev libgcrypt20-dev libcurl4-openssl-dev libxml2-dev libxlsxwriter-dev
       libcairo2-dev libpango1.0-dev libqpdf-dev fonts-noto-cjk python3-fonttools nodejs npm)
 if [ "${1:-}" = "--test" ]; then
-  want+=(libcmocka-dev postgresql chromium sqlite3 libclang-rt-14-dev poppler-utils)
+  # iproute2 + util-linux: the WebRTC browser test runs in a loopback-only namespace
+  # (unshare -n, ip link set lo up).
+  want+=(libcmocka-dev postgresql chromium sqlite3 libclang-rt-14-dev poppler-utils iproute2 util-linux)
 fi
 
 missing=()

@@ -36,19 +36,21 @@ const struct builtin_perm auth_builtin_perms[] = {
     {"gateway.manage", "管理接口服务平台"},
     {"gateway.read", "查阅接口调用日志与统计"},
     {"sched.manage", "管理定时任务"},
+    {"vwin.manage", "管理延伸点与终端"},
+    {"terminal.use", "终端设备接入"},
     {NULL, NULL},
 };
 
 /* Three-way separation: user management (sysadmin), security administration (secadmin) and
  * audit (auditor) never share a role; auth_roles_resolve keeps them apart per user too. */
 const struct builtin_role auth_builtin_roles[] = {
-    {"sysadmin", "系统管理员", {"user.manage", "org.manage", "system.config", NULL}},
+    {"sysadmin", "系统管理员", {"user.manage", "org.manage", "system.config", "vwin.manage", NULL}},
     {"secadmin", "安全管理员", {"role.manage", "key.manage", NULL}},
     {"auditor", "安全审计员", {"audit.read", NULL}},
     {"centre_manager",
      "中心管理人员",
      {"centre.manage", "case.read", "case.override", "stats.read", "queue.manage", "queue.issue",
-      NULL}},
+      "vwin.manage", NULL}},
     {"window_clerk",
      "窗口受理人员",
      {"case.accept", "case.read", "ident.read", "queue.call", NULL}},
@@ -56,6 +58,7 @@ const struct builtin_role auth_builtin_roles[] = {
     {"exam_admin", "竞赛管理员", {"exam.manage", NULL}},
     {"catalog_admin", "事项管理员", {"catalog.edit", "catalog.publish", NULL}},
     {"ops_admin", "运维管理员", {"gateway.manage", "gateway.read", "sched.manage", NULL}},
+    {"terminal", "终端设备", {"terminal.use", "queue.issue", NULL}},
     {NULL, NULL, {NULL}},
 };
 
@@ -546,8 +549,10 @@ enum err auth_authenticate(void *ctx, struct req *r)
 	/* The same checks on cached times as on loaded ones: a session expires at the same
 	 * moment whether or not it is in the cache. */
 	int64_t now = time_now_ms();
-	if (now - id.last_seen > srv->cfg.session_idle_s * 1000 ||
-	    now - id.created_at > srv->cfg.session_abs_s * 1000) {
+	/* A device session (auth_session_open) has its own expiry instead of session_abs_s. */
+	bool past_end = id.expires_at > 0 ? now > id.expires_at
+	                                  : now - id.created_at > srv->cfg.session_abs_s * 1000;
+	if (now - id.last_seen > srv->cfg.session_idle_s * 1000 || past_end) {
 		if (cached)
 			pcache_drop(st->cache, th);
 		e = ERR_SESSION_EXPIRED;

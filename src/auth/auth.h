@@ -130,6 +130,47 @@ enum err auth_admin_create_org(struct server *srv, const char *code, const char 
 enum err auth_admin_org_contact(struct server *srv, const char *code, const char *phone,
                                 const char *address, char *msg, size_t msgsz);
 
+/* ---- service users and device sessions (terminals of src/vwin, docs/vwin.md) ----
+ * A terminal acts through a service user: a users row of one role, with no password that
+ * could ever verify (no password login) and no password expiry, and sessions opened for it
+ * by the terminal's device credential. All of these run inside the caller's open write
+ * transaction on c (a db_write_unit); after the commit of auth_user_sessions_end call
+ * auth_user_sessions_ended so that cached principals go at once. */
+
+struct db_conn;
+
+/* Create the service user username (auth_username_valid) in org_id with the one role
+ * role_code (its user_roles row MAC'd). ERR_EXISTS when the username is taken,
+ * ERR_NOT_FOUND when the role is missing. */
+enum err auth_service_user_create(struct server *srv, struct db_conn *c, struct arena *a,
+                                  const char *username, const char *name, int64_t org_id,
+                                  const char *role_code, int64_t *user_id);
+/* Set the service user's display name and organisation (the terminal moved), and
+ * status "active"/"disabled". */
+enum err auth_service_user_update(struct db_conn *c, struct arena *a, int64_t user_id,
+                                  const char *name, int64_t org_id, bool active);
+
+struct auth_new_session {
+	int64_t id;
+	const char *token;      /* the cookie's value (64 hex), shown once */
+	const char *csrf_token; /* for the X-CSRF-Token header */
+	const char *set_cookie; /* the Set-Cookie header value */
+};
+/* Open a session for user_id that expires lifetime_ms from now (instead of session_abs_s;
+ * the idle timeout still applies), like a login's: cookie + CSRF token. Strings from a. */
+enum err auth_session_open(struct db_conn *c, struct arena *a, int64_t user_id, int64_t lifetime_ms,
+                           const char *client_ip, struct auth_new_session *out);
+/* Move the expiry of a session opened by auth_session_open to expires_at (renewal). A
+ * principal cached before sees the new expiry within session_cache_s. */
+enum err auth_session_extend(struct db_conn *c, struct arena *a, int64_t session_id,
+                             int64_t expires_at);
+/* End every session of user_id; *ended (may be NULL) gets how many. */
+enum err auth_user_sessions_end(struct db_conn *c, struct arena *a, int64_t user_id,
+                                int64_t *ended);
+/* After the commit that ended or disabled a user's sessions: evict them from the principal
+ * cache here and on other nodes. */
+void auth_user_sessions_ended(struct server *srv, int64_t user_id);
+
 /* Demo data (serve --demo on a new data directory): the Shanghai organisation tree (the city,
  * its 16 districts, two streets with one 社区事务受理服务中心 each in 徐汇 and 浦东) and one user
  * per built-in role with the documented passwords (not expired, no forced change) and a

@@ -141,6 +141,7 @@ struct identity {
 	int64_t session_id;
 	const char *csrf_token;
 	int64_t created_at, last_seen;
+	int64_t expires_at; /* a device session's own expiry (0 = session_abs_s applies) */
 	/* verified grants */
 	int nroles;
 	const char **role_codes, **role_names; /* sorted by code */
@@ -236,7 +237,7 @@ struct builtin_perm {
 struct builtin_role {
 	const char *code;
 	const char *name;
-	const char *perms[8]; /* NULL-terminated */
+	const char *perms[12]; /* NULL-terminated */
 };
 extern const struct builtin_perm auth_builtin_perms[];
 extern const struct builtin_role auth_builtin_roles[];

@@ -45,12 +45,13 @@ enum err store_session_by_token(struct server *srv, struct db_conn *c, struct ar
 	struct db_rows *rs = NULL;
 	/* One round trip: session, user, organisation and grants (one row per permission;
 	 * the session columns repeat). It runs on every request. */
-	enum err e = db_exec(c, a, &rs,
-	                     "SELECT s.id, s.csrf_token, s.created_at, s.last_seen, " IDENTITY_COLS
-	                     ", " GRANT_COLS " FROM sessions s JOIN users u ON u.id = s.user_id"
-	                     " JOIN orgs o ON o.id = u.org_id" GRANT_JOINS
-	                     " WHERE s.token_hash = ? ORDER BY r.code, rp.perm",
-	                     "s", token_hash);
+	enum err e = db_exec(
+	    c, a, &rs,
+	    "SELECT s.id, s.csrf_token, s.created_at, s.last_seen, s.expires_at, " IDENTITY_COLS
+	    ", " GRANT_COLS " FROM sessions s JOIN users u ON u.id = s.user_id"
+	    " JOIN orgs o ON o.id = u.org_id" GRANT_JOINS
+	    " WHERE s.token_hash = ? ORDER BY r.code, rp.perm",
+	    "s", token_hash);
 	if (e)
 		return e;
 	if (rs->nrows == 0)
@@ -60,8 +61,9 @@ enum err store_session_by_token(struct server *srv, struct db_conn *c, struct ar
 	out->csrf_token = db_text(rs, 0, 1);
 	out->created_at = db_int(rs, 0, 2);
 	out->last_seen = db_int(rs, 0, 3);
-	read_identity(rs, 4, out);
-	return grants_from_rows(srv, a, out, rs, 16, issues);
+	out->expires_at = db_int(rs, 0, 4);
+	read_identity(rs, 5, out);
+	return grants_from_rows(srv, a, out, rs, 17, issues);
 }
 
 enum err store_identity_by_user(struct db_conn *c, struct arena *a, int64_t user_id,

@@ -38,6 +38,16 @@ extern const struct module cases_module;
 typedef enum err (*cases_hook)(struct server *srv, const char *case_no, void *ctx);
 enum err cases_hook_on(struct server *srv, const char *action, cases_hook fn, void *ctx);
 extern const struct module cases_materials_module;
+/* For another module's route that receives a file for a case (the video session's 高拍仪
+ * photo of a printed and signed form, source "kiosk_photo"): the request's raw body (type
+ * by content, Content-Type as sent) becomes an entry of material mid of case_no exactly as
+ * POST /api/v1/cases/{no}/materials/{mid}/files stores it — checks, durable blob, entry and
+ * audit in one unit. r->who must see the case (its data scope) and is the entry's adder.
+ * source: "scan" | "upload" | "kiosk_photo"; title may be NULL. *eid gets the entry id.
+ * Failures are recorded on r (req_fail) and returned. */
+struct req;
+enum err cases_materials_upload(struct req *r, const char *case_no, const char *mid,
+                                const char *source, const char *title, int64_t *eid);
 extern const struct module cases_prefill_module; /* routes of 预填 and 预审 (cases_prefill.c) */
 
 /* ---------------------------------------------------------------------------------------

@@ -365,6 +365,26 @@ static bool refused_for_good(struct server *srv, struct arena *a, int64_t run_id
 	return permanent;
 }
 
+/* The codes were mapped at acceptance; a code change that came into force while the delivery
+ * was still being retried (the department down past the change's effective date) applies
+ * too: the department and the 办件库 hear the code in force on the day it is sent. */
+static enum err remap_codes(struct db_conn *c, struct arena *a, json_t *params)
+{
+	static const char *const keys[] = {"item_code", "sub_item_code"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *code = json_get_str(params, keys[i]), *mapped = NULL;
+		enum err e;
+		if (!code)
+			continue;
+		if ((e = catalog_code_map(c, a, code, &mapped)))
+			return e;
+		if (mapped && strcmp(mapped, code) &&
+		    json_object_set_new(params, keys[i], json_string(mapped)))
+			return ERR_NOMEM;
+	}
+	return ERR_OK;
+}
+
 static enum err deliver(void *ctx, struct server *srv, const struct outbox_event *ev, char *errmsg,
                         size_t errmsg_sz)
 {
@@ -398,7 +418,8 @@ static enum err deliver(void *ctx, struct server *srv, const struct outbox_event
 	}
 	if ((e = db_acquire(srv->db, DB_WAIT_MS, &c)) ||
 	    (e = db_exec(c, &a, &rs, "SELECT state, delivered_at FROM cases WHERE case_no = ?", "s",
-	                 case_no)))
+	                 case_no)) ||
+	    (e = remap_codes(c, &a, params)))
 		goto out;
 	db_release(c);
 	c = NULL;

@@ -631,9 +631,39 @@ static enum err check_case(struct req *r, const char *mid)
 	return e;
 }
 
+static enum err upload_into(struct req *r, struct upload *up, int64_t *case_id);
+
 static enum err upload_file(struct req *r, struct resp *w)
 {
 	struct upload up = {.source = req_query(r, "source"), .title = req_query(r, "title")};
+	int64_t case_id = 0;
+	enum err e = upload_into(r, &up, &case_id);
+	if (e)
+		return e;
+	return respond_entry(r, w, 201, case_id, req_param(r, "mid"), up.eid);
+}
+
+enum err cases_materials_upload(struct req *r, const char *case_no, const char *mid,
+                                const char *source, const char *title, int64_t *eid)
+{
+	struct upload up = {.source = source, .title = title};
+	int64_t case_id = 0;
+	if (r->nparams + 2 > HTTP_MAX_PARAMS)
+		return ERR_INTERNAL;
+	r->param_name[r->nparams] = "no";
+	r->param_value[r->nparams++] = case_no;
+	r->param_name[r->nparams] = "mid";
+	r->param_value[r->nparams++] = mid;
+	enum err e = upload_into(r, &up, &case_id);
+	r->nparams -= 2;
+	*eid = up.eid;
+	return e;
+}
+
+/* The upload of the request's raw body into the route's case ("no") and material ("mid"). */
+static enum err upload_into(struct req *r, struct upload *upp, int64_t *case_id)
+{
+	struct upload up = *upp;
 	struct errinfo ei = {0};
 	if (!up.source || !*up.source)
 		up.source = "upload";
@@ -665,7 +695,9 @@ static enum err upload_file(struct req *r, struct resp *w)
 	struct change_ctx ch = {.mid = req_param(r, "mid"), .arg = &up, .fn = put_file};
 	if ((e = run_change(r, &ch)))
 		return e;
-	return respond_entry(r, w, 201, ch.case_id, req_param(r, "mid"), up.eid);
+	*case_id = ch.case_id;
+	*upp = up;
+	return ERR_OK;
 }
 
 /* ---- DELETE /api/v1/cases/{no}/materials/{mid}/files/{eid} ---- */

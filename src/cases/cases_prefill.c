@@ -927,7 +927,8 @@ static enum err prefill_unit(struct db_conn *c, void *ctx)
 	struct errinfo gei = {0};
 	enum err e = cases_form_guards(r->srv, c, r->arena, row, &gei);
 	if (e)
-		return req_fail(r, e, gei.field, gei.msg);
+		return gei.msg ? req_fail(r, e, gei.field, "%s", gei.msg)
+		               : req_fail(r, e, gei.field, NULL);
 	e = case_store_form(c, r->arena, row, &x->sealed);
 	if (e == ERR_CONFLICT)
 		return req_fail(r, e, "version", "办件已被他人修改，请刷新后重试");

@@ -60,6 +60,8 @@ static const struct key {
     I(sim_port, 0, 0, 65535),
     S(ident_reader_flags, "0=111,1=PR2017,I=PR2017,2=HMT,J=HMT,3=PR2023,Y=PR2023,S=SSC"),
     B(accept_requires_signature, 1),
+    I(vwin_heartbeat_s, 20, 5, 600),
+    I(terminal_session_s, 43200, 300, 604800),
 #undef S
 #undef I
 #undef B

@@ -46,6 +46,8 @@ struct config {
 	int64_t sim_port; /* port of the embedded simulator (0 = any free port) */
 	char *ident_reader_flags; /* card reader type flag → document type ("0=111,1=PR2017,…") */
 	bool accept_requires_signature; /* acceptance needs the signed application form (true) */
+	int64_t vwin_heartbeat_s;       /* terminals' heartbeat interval (20); 3 missed = offline */
+	int64_t terminal_session_s;     /* lifetime of a terminal's device session (12 h) */
 };
 
 /* Fill c with defaults. Strings are heap copies owned by c. */

@@ -132,6 +132,14 @@ void resp_json(struct resp *w, int status, json_t *v);
  * = the code's default message. */
 enum err resp_error_with(struct req *r, struct resp *w, enum err code, const char *field,
                          const char *msg, const char *key, json_t *extra);
+/* The usual end of a handler that called a module function returning e, with the failure's
+ * detail in ei and the result in out: on success set out (stolen) as the JSON body with
+ * status and return ERR_OK; on failure release out, record ei's field and message on r when
+ * ei->msg is set (otherwise r->err stays as it is and the code's default message is shown)
+ * and return e. Modules fill ei with err_fail; one helper keeps the handlers of every module
+ * to a single line of translation. */
+enum err resp_result(struct req *r, struct resp *w, enum err e, const struct errinfo *ei,
+                     json_t *out, int status);
 /* Add a response header (strings must outlive the request: arena or static). */
 void resp_header(struct resp *w, const char *name, const char *value);
 

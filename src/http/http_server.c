@@ -195,6 +195,17 @@ void resp_json(struct resp *w, int status, json_t *v)
 	w->status = status;
 }
 
+enum err resp_result(struct req *r, struct resp *w, enum err e, const struct errinfo *ei,
+                     json_t *out, int status)
+{
+	if (e) {
+		json_decref(out);
+		return ei->msg ? req_fail(r, e, ei->field, "%s", ei->msg) : e;
+	}
+	resp_json(w, status, out);
+	return ERR_OK;
+}
+
 void resp_header(struct resp *w, const char *name, const char *value)
 {
 	if (w->nheaders < RESP_MAX_HEADERS) {

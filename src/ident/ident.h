@@ -147,6 +147,15 @@ enum err ident_relation_exists(struct server *srv, struct db_conn *c, struct are
  * into a response, which takes its own reference). NULL when out of memory. */
 json_t *ident_view(struct arena *a, bool full, const json_t *profile);
 
+/* Check a card reader's payload as POST /api/v1/ident/card does (docs/cases.md): card (an
+ * object) against the members a reader may send, type_flag (NULL = "0") mapped to a
+ * document type by the config ident_reader_flags (*type, static), and the number checked
+ * by ident_check into *d. ERR_OK when valid; otherwise ERR_BAD_FIELD / ERR_MISSING_FIELD /
+ * ERR_INVALID with ei naming the member ("card.id_number", "type_flag", …) and a zh-CN
+ * message from a. Nothing is stored. The 二次读卡 of a video session uses it too. */
+enum err ident_card_check(struct server *srv, const char *type_flag, const json_t *card,
+                          struct arena *a, const char **type, struct ident_doc *d,
+                          struct errinfo *ei);
 /* The module: routes of /api/v1/ident/... and /api/v1/residents/... (docs/cases.md). */
 extern const struct module ident_module;
 

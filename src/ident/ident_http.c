@@ -329,6 +329,33 @@ static json_t *sealed_card(const json_t *card, const char *type)
 	return o;
 }
 
+enum err ident_card_check(struct server *srv, const char *type_flag, const json_t *card,
+                          struct arena *a, const char **type, struct ident_doc *d,
+                          struct errinfo *ei)
+{
+	*type = ident_flags_lookup(srv->cfg.ident_reader_flags, type_flag);
+	enum err e = json_check(card, card_fields, true, a, ei);
+	if (e) {
+		if (ei->field)
+			ei->field = arena_printf(a, "card.%s", ei->field);
+		return e;
+	}
+	if (!*type) {
+		ei->field = "type_flag";
+		ei->msg = arena_printf(
+		    a, "未知的读卡器证件类型标志“%s”（可在配置 ident_reader_flags 中设置）",
+		    type_flag ? type_flag : "");
+		return ERR_INVALID;
+	}
+	e = ident_check(*type, json_get_str(card, "id_number"), NULL, a, d);
+	if (e == ERR_INVALID) {
+		ei->field = "card.id_number";
+		ei->msg = arena_printf(a, "%s号码不正确：%s", d->type_name ? d->type_name : "证件",
+		                       d->reason);
+	}
+	return e;
+}
+
 static enum err h_card(struct req *r, struct resp *w)
 {
 	struct errinfo ei = {0};
@@ -336,18 +363,10 @@ static enum err h_card(struct req *r, struct resp *w)
 	char today[11];
 	const json_t *card = json_object_get(r->json, "card");
 	const char *flag = json_get_str(r->json, "type_flag");
-	const char *type = ident_flags_lookup(r->srv->cfg.ident_reader_flags, flag);
-	enum err e = json_check(card, card_fields, true, r->arena, &ei);
-	if (e)
-		return ident_fail_ei(r, e, &ei, "card.");
-	if (!type)
-		return req_fail(
-		    r, ERR_INVALID, "type_flag",
-		    "未知的读卡器证件类型标志“%s”（可在配置 ident_reader_flags 中设置）", flag);
-	e = ident_check(type, json_get_str(card, "id_number"), NULL, r->arena, &d);
-	if (e == ERR_INVALID)
-		return req_fail(r, e, "card.id_number", "%s号码不正确：%s",
-		                d.type_name ? d.type_name : "证件", d.reason);
+	const char *type = NULL;
+	enum err e = ident_card_check(r->srv, flag, card, r->arena, &type, &d, &ei);
+	if (e && ei.msg)
+		return req_fail(r, e, ei.field, "%s", ei.msg);
 	if (e)
 		return e;
 	json_t *warnings = json_arena_own(r->arena, json_array());

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/err.h"
 
 struct module;
@@ -77,6 +79,29 @@ struct queue_wait {
 };
 void queue_wait_estimate(const int64_t *durations, int n, int64_t ahead, int windows,
                          struct queue_wait *out);
+
+/* ---- after-commit hooks ----
+ * fn(srv, action, who, ticket, ctx) runs after a committed "call" (call_next), "recall",
+ * "skip", "start", "finish", "transfer", "suspend", "force_skip", "resume" or "rating" of a
+ * ticket, in the caller's thread, with the ticket as GET /api/v1/queue/tickets/{id} shows it
+ * (borrowed) and who the clerk who acted (NULL for the terminal's resume and rating and for
+ * the system). For "rating" the ticket carries one more member, "rating": {id, level, bad,
+ * comment (or null), tags, followup_id (or null)}, the evaluation just stored. Best
+ * effort: the change is committed whatever the hook does (the video session pre-warms its
+ * room from "call"; its sweeper repairs what a failed hook left). Register in a module's
+ * init, after the queue module's: ERR_CONFIG when the queue module is not running,
+ * ERR_TOO_LARGE past QUEUE_HOOKS_MAX. */
+#define QUEUE_HOOKS_MAX 16
+struct principal;
+typedef void (*queue_hook)(struct server *srv, const char *action, const struct principal *who,
+                           const json_t *ticket, void *ctx);
+enum err queue_hook_on(struct server *srv, const char *action, queue_hook fn, void *ctx);
+
+/* The ticket's terminal was lost (the video session's sweeper, docs/vwin.md): a called or
+ * serving ticket becomes suspended, as the clerk's suspend would make it, audited as the
+ * system with reason (queue.ticket.suspend); the board is published and the hooks run.
+ * ERR_BAD_STATE when the ticket is in another state, ERR_NOT_FOUND. */
+enum err queue_ticket_suspend_lost(struct server *srv, int64_t ticket_id, const char *reason);
 
 /* ---- demo data ----
  * Groups A (社会保障, department "rensha"), B (民政, "minzheng"), C (综合, everything else is

@@ -2,6 +2,7 @@
  * queue_tickets.c, queue_store.c and queue_jobs.c. Routes a resident's terminal calls carry
  * the ticket's secret token (until terminals authenticate with their own credential, src/vwin)
  * and need no session. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -18,26 +19,10 @@ static struct queue_caller caller_of(const struct req *r, const char *token)
 	                             .trace_id = r->trace.trace_id};
 }
 
-static enum err failed(struct req *r, enum err e, const struct errinfo *ei)
-{
-	if (ei->msg)
-		return req_fail(r, e, ei->field, "%s", ei->msg);
-	return e;
-}
-
 static enum err id_param(struct req *r, const char *name, int64_t *out)
 {
 	if (!cstr_to_i64(req_param(r, name), 1, INT64_MAX, out))
 		return req_fail(r, ERR_NOT_FOUND, NULL, "编号不正确");
-	return ERR_OK;
-}
-
-static enum err reply(struct req *r, struct resp *w, enum err e, const struct errinfo *ei,
-                      json_t *out, int status)
-{
-	if (e)
-		return failed(r, e, ei);
-	resp_json(w, status, out);
 	return ERR_OK;
 }
 
@@ -50,6 +35,7 @@ static const struct json_field issue_body[] = {
     {"source", JF_STRING, JF_NULLABLE, 1, 20, "取号方式"},
     {"terminal", JF_STRING, JF_NULLABLE, 1, 64, "终端编号"},
     {"point", JF_STRING, JF_NULLABLE, 1, 64, "点位编号"},
+    {"location", JF_OBJECT, JF_NULLABLE, 0, 0, "终端定位"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -65,10 +51,11 @@ static enum err h_issue(struct req *r, struct resp *w)
 	    .source = src ? src : "onsite",
 	    .terminal = json_get_str(r->json, "terminal"),
 	    .point = json_get_str(r->json, "point"),
+	    .location = json_object_get(r->json, "location"),
 	};
 	json_t *out = NULL;
 	enum err e = queue_ticket_issue(r->srv, &by, r->arena, &in, &out, &ei);
-	return reply(r, w, e, &ei, out, 201);
+	return resp_result(r, w, e, &ei, out, 201);
 }
 
 static enum err h_call_next(struct req *r, struct resp *w)
@@ -80,7 +67,7 @@ static enum err h_call_next(struct req *r, struct resp *w)
 	if (id_param(r, "id", &id))
 		return ERR_NOT_FOUND;
 	enum err e = queue_call_next(r->srv, &by, r->arena, id, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 /* POST /api/v1/queue/tickets/{id}/{action}: the action is the last path segment. */
@@ -99,7 +86,7 @@ static enum err h_act(struct req *r, struct resp *w)
 		action = "move_propose";
 	struct queue_caller by = caller_of(r, json_get_str(r->json, "token"));
 	enum err e = queue_ticket_act(r->srv, &by, r->arena, id, action, r->json, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 static enum err h_status(struct req *r, struct resp *w)
@@ -111,7 +98,7 @@ static enum err h_status(struct req *r, struct resp *w)
 		return ERR_NOT_FOUND;
 	struct queue_caller by = caller_of(r, req_query(r, "token"));
 	enum err e = queue_ticket_status(r->srv, &by, r->arena, id, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 static enum err h_rate(struct req *r, struct resp *w)
@@ -123,7 +110,7 @@ static enum err h_rate(struct req *r, struct resp *w)
 		return ERR_NOT_FOUND;
 	struct queue_caller by = caller_of(r, json_get_str(r->json, "token"));
 	enum err e = queue_ticket_rate(r->srv, &by, r->arena, id, r->json, &out, &ei);
-	return reply(r, w, e, &ei, out, 201);
+	return resp_result(r, w, e, &ei, out, 201);
 }
 
 static enum err h_centres(struct req *r, struct resp *w)
@@ -131,7 +118,7 @@ static enum err h_centres(struct req *r, struct resp *w)
 	struct errinfo ei = {0};
 	json_t *out = NULL;
 	enum err e = queue_centres(r->srv, r->arena, req_query(r, "item"), &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 static enum err h_board(struct req *r, struct resp *w)
@@ -148,7 +135,7 @@ static enum err h_board(struct req *r, struct resp *w)
 	if (!(e = queue_centre_resolve(c, r->arena, r->who, centre, &org, NULL, &ei)))
 		e = queue_board_json(c, r->arena, org, &out);
 	db_release(c);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 /* ---- windows and admin ---- */
@@ -163,55 +150,58 @@ static enum err h_sign(struct req *r, struct resp *w)
 		return ERR_NOT_FOUND;
 	bool in = strlen(r->path) >= 7 && !strcmp(r->path + strlen(r->path) - 7, "/signin");
 	enum err e = queue_window_sign(r->srv, &by, r->arena, id, in, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
+}
+
+/* The groups or windows of a centre (?centre_id=, default the caller's). */
+typedef enum err (*centre_fn)(struct server *srv, const struct queue_caller *by, struct arena *a,
+                              int64_t centre_id, json_t **out, struct errinfo *ei);
+/* Create (POST, no {id}: 201) or edit (PATCH .../{id}: 200) a group or window. */
+typedef enum err (*save_fn)(struct server *srv, const struct queue_caller *by, struct arena *a,
+                            int64_t id, const json_t *body, json_t **out, struct errinfo *ei);
+
+static enum err run_centre(struct req *r, struct resp *w, centre_fn fn)
+{
+	struct errinfo ei = {0};
+	struct queue_caller by = caller_of(r, NULL);
+	int64_t centre = 0;
+	json_t *out = NULL;
+	if (req_query_int(r, "centre_id", 1, INT64_MAX, 0, &centre))
+		return ERR_BAD_FIELD;
+	enum err e = fn(r->srv, &by, r->arena, centre, &out, &ei);
+	return resp_result(r, w, e, &ei, out, 200);
+}
+
+static enum err run_save(struct req *r, struct resp *w, save_fn fn)
+{
+	struct errinfo ei = {0};
+	struct queue_caller by = caller_of(r, NULL);
+	int64_t id = 0;
+	json_t *out = NULL;
+	if (req_param(r, "id") && id_param(r, "id", &id))
+		return ERR_NOT_FOUND;
+	enum err e = fn(r->srv, &by, r->arena, id, r->json, &out, &ei);
+	return resp_result(r, w, e, &ei, out, id ? 200 : 201);
 }
 
 static enum err h_groups(struct req *r, struct resp *w)
 {
-	struct errinfo ei = {0};
-	struct queue_caller by = caller_of(r, NULL);
-	int64_t centre = 0;
-	json_t *out = NULL;
-	if (req_query_int(r, "centre_id", 1, INT64_MAX, 0, &centre))
-		return ERR_BAD_FIELD;
-	enum err e = queue_admin_groups(r->srv, &by, r->arena, centre, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return run_centre(r, w, queue_admin_groups);
 }
 
 static enum err h_windows(struct req *r, struct resp *w)
 {
-	struct errinfo ei = {0};
-	struct queue_caller by = caller_of(r, NULL);
-	int64_t centre = 0;
-	json_t *out = NULL;
-	if (req_query_int(r, "centre_id", 1, INT64_MAX, 0, &centre))
-		return ERR_BAD_FIELD;
-	enum err e = queue_admin_windows(r->srv, &by, r->arena, centre, &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return run_centre(r, w, queue_admin_windows);
 }
 
 static enum err h_group_save(struct req *r, struct resp *w)
 {
-	struct errinfo ei = {0};
-	struct queue_caller by = caller_of(r, NULL);
-	int64_t id = 0;
-	json_t *out = NULL;
-	if (req_param(r, "id") && id_param(r, "id", &id))
-		return ERR_NOT_FOUND;
-	enum err e = queue_admin_group_save(r->srv, &by, r->arena, id, r->json, &out, &ei);
-	return reply(r, w, e, &ei, out, id ? 200 : 201);
+	return run_save(r, w, queue_admin_group_save);
 }
 
 static enum err h_window_save(struct req *r, struct resp *w)
 {
-	struct errinfo ei = {0};
-	struct queue_caller by = caller_of(r, NULL);
-	int64_t id = 0;
-	json_t *out = NULL;
-	if (req_param(r, "id") && id_param(r, "id", &id))
-		return ERR_NOT_FOUND;
-	enum err e = queue_admin_window_save(r->srv, &by, r->arena, id, r->json, &out, &ei);
-	return reply(r, w, e, &ei, out, id ? 200 : 201);
+	return run_save(r, w, queue_admin_window_save);
 }
 
 static enum err h_followups(struct req *r, struct resp *w)
@@ -224,7 +214,7 @@ static enum err h_followups(struct req *r, struct resp *w)
 		return ERR_BAD_FIELD;
 	enum err e =
 	    queue_followups(r->srv, &by, r->arena, centre, req_query(r, "state"), &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 static enum err h_followup_close(struct req *r, struct resp *w)
@@ -237,7 +227,7 @@ static enum err h_followup_close(struct req *r, struct resp *w)
 		return ERR_NOT_FOUND;
 	enum err e = queue_followup_close(r->srv, &by, r->arena, id, json_get_str(r->json, "note"),
 	                                  &out, &ei);
-	return reply(r, w, e, &ei, out, 200);
+	return resp_result(r, w, e, &ei, out, 200);
 }
 
 /* ---- schemas ---- */
@@ -338,10 +328,53 @@ static const struct route routes[] = {
      close_body},
 };
 
+/* ---- after-commit hooks ---- */
+
+struct queue_hooks {
+	int n;
+	struct {
+		const char *action;
+		queue_hook fn;
+		void *ctx;
+	} h[QUEUE_HOOKS_MAX];
+};
+
+enum err queue_hook_on(struct server *srv, const char *action, queue_hook fn, void *ctx)
+{
+	struct queue_hooks *qh = srv->queue_hooks;
+	if (!qh)
+		return ERR_CONFIG;
+	if (qh->n >= QUEUE_HOOKS_MAX)
+		return ERR_TOO_LARGE;
+	qh->h[qh->n].action = action;
+	qh->h[qh->n].fn = fn;
+	qh->h[qh->n].ctx = ctx;
+	qh->n++;
+	return ERR_OK;
+}
+
+void queue_hooks_run(struct server *srv, const char *action, const struct principal *who,
+                     const json_t *ticket)
+{
+	struct queue_hooks *qh = srv->queue_hooks;
+	for (int i = 0; qh && ticket && i < qh->n; i++)
+		if (!strcmp(qh->h[i].action, action))
+			qh->h[i].fn(srv, action, who, ticket, qh->h[i].ctx);
+}
+
 static enum err module_init(struct server *srv)
 {
+	/* hooks are registered by later modules' init: the table must exist first */
+	if (!srv->queue_hooks && !(srv->queue_hooks = calloc(1, sizeof(*srv->queue_hooks))))
+		return ERR_NOMEM;
 	return queue_jobs_register(srv);
 }
 
-const struct module queue_module = {"queue", module_init, NULL, routes,
+static void module_release(struct server *srv)
+{
+	free(srv->queue_hooks);
+	srv->queue_hooks = NULL;
+}
+
+const struct module queue_module = {"queue", module_init, module_release, routes,
                                     sizeof(routes) / sizeof(routes[0])};

@@ -22,9 +22,6 @@ struct queue_caller {
 	const char *trace_id;
 };
 
-/* Record code/field/msg in ei and return code. */
-enum err queue_fail(struct errinfo *ei, enum err code, const char *field, const char *msg);
-
 /* The centre with id (level 'centre'); *path gets its org path (from a). ERR_NOT_FOUND when
  * there is none; ERR_NOT_FOUND too when who is given and its scope does not cover it. */
 enum err queue_centre_load(struct db_conn *c, struct arena *a, int64_t id,
@@ -46,6 +43,15 @@ enum err queue_board_json(struct db_conn *c, struct arena *a, int64_t org_id, js
  * scope:<org path>:queue. ticket may be NULL. Failures are logged, not returned. */
 void queue_board_publish(struct server *srv, int64_t org_id, const char *event,
                          const json_t *ticket);
+/* After a commit, from queue_board_publish (queue_live.c): each waiting ticket of the centre
+ * that has a terminal → {"event":"position","ticket_id","ticket_no","state":"waiting",
+ * "position","wait":{"ahead","minutes","low","high"}} on terminal:<code>:queue, from one
+ * ranking query for the centre — unless event (the board's) is an action that cannot change
+ * the waiting line (recall, skip, start, finish, suspend, resume, force_skip, move_propose);
+ * ticket (may be NULL), when it has a terminal and is no longer waiting, → the same with its
+ * state and null position and wait. Failures are logged. */
+void queue_positions_publish(struct server *srv, struct db_conn *c, struct arena *a, int64_t org_id,
+                             const char *event, const json_t *ticket);
 
 /* ---- tickets (queue_tickets.c) ---- */
 struct queue_issue_req {
@@ -54,6 +60,7 @@ struct queue_issue_req {
 	const char *item_code;
 	const char *source; /* "onsite" | "terminal" */
 	const char *terminal, *point;
+	const json_t *location; /* {lng, lat, accuracy_m} from a terminal (src/vwin) or NULL */
 };
 enum err queue_ticket_issue(struct server *srv, const struct queue_caller *by, struct arena *a,
                             const struct queue_issue_req *in, json_t **out, struct errinfo *ei);
@@ -89,6 +96,11 @@ enum err queue_followups(struct server *srv, const struct queue_caller *by, stru
                          int64_t centre_id, const char *state, json_t **out, struct errinfo *ei);
 enum err queue_followup_close(struct server *srv, const struct queue_caller *by, struct arena *a,
                               int64_t id, const char *note, json_t **out, struct errinfo *ei);
+
+/* ---- hooks (queue_http.c) ---- */
+/* Run the hooks of action after its commit (ticket borrowed; who may be NULL). */
+void queue_hooks_run(struct server *srv, const char *action, const struct principal *who,
+                     const json_t *ticket);
 
 /* ---- jobs (queue_jobs.c) ---- */
 enum err queue_jobs_register(struct server *srv);

@@ -13,16 +13,6 @@
 #include "queue/queue_int.h"
 #include "server/server.h"
 
-enum err queue_fail(struct errinfo *ei, enum err code, const char *field, const char *msg)
-{
-	if (ei) {
-		ei->code = code;
-		ei->field = field;
-		ei->msg = msg;
-	}
-	return code;
-}
-
 enum err queue_centre_load(struct db_conn *c, struct arena *a, int64_t id,
                            const struct principal *who, const char **path, const char **name)
 {
@@ -46,10 +36,10 @@ enum err queue_centre_resolve(struct db_conn *c, struct arena *a, const struct p
 	int64_t cid = centre_id > 0 ? centre_id : (who ? who->org_id : 0);
 	enum err e = queue_centre_load(c, a, cid, who, path, NULL);
 	if (e == ERR_NOT_FOUND)
-		return queue_fail(ei, ERR_NOT_FOUND, "centre_id",
-		                  centre_id > 0
-		                      ? "受理中心不存在或不在您的管辖范围内"
-		                      : "您所在的机构不是受理中心，请指定受理中心（centre_id）");
+		return err_fail(ei, ERR_NOT_FOUND, "centre_id",
+		                centre_id > 0
+		                    ? "受理中心不存在或不在您的管辖范围内"
+		                    : "您所在的机构不是受理中心，请指定受理中心（centre_id）");
 	if (!e)
 		*id = cid;
 	return e;
@@ -95,22 +85,23 @@ enum err queue_board_json(struct db_conn *c, struct arena *a, int64_t org_id, js
 		                                (json_int_t)db_int(rs, r, 0), "code",
 		                                db_text(rs, r, 1), "name", db_text(rs, r, 2),
 		                                "waiting", (json_int_t)db_int(rs, r, 3)));
-	if ((e = db_exec(c, a, &rs,
-	                 "SELECT t.ticket_no, t.state, w.code, w.name, t.called_at, t.call_count"
-	                 " FROM queue_tickets t JOIN queue_windows w ON w.id = t.window_id"
-	                 " WHERE t.org_id = ? AND t.state IN ('called', 'serving', 'suspended')"
-	                 " ORDER BY t.called_at DESC, t.id DESC LIMIT 50",
-	                 "i", org_id)))
+	if ((e = db_exec(
+	         c, a, &rs,
+	         "SELECT t.ticket_no, t.state, w.code, w.name, t.called_at, t.call_count, t.id"
+	         " FROM queue_tickets t JOIN queue_windows w ON w.id = t.window_id"
+	         " WHERE t.org_id = ? AND t.state IN ('called', 'serving', 'suspended')"
+	         " ORDER BY t.called_at DESC, t.id DESC LIMIT 50",
+	         "i", org_id)))
 		goto fail;
 	for (int r = 0; r < rs->nrows; r++)
-		json_array_append_new(json_object_get(b, "calling"),
-		                      json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:I,s:I}", "ticket_no",
-		                                db_text(rs, r, 0), "state", db_text(rs, r, 1),
-		                                "state_label", queue_state_label(db_text(rs, r, 1)),
-		                                "window", "code", db_text(rs, r, 2), "name",
-		                                db_text(rs, r, 3), "called_at",
-		                                (json_int_t)db_int(rs, r, 4), "call_count",
-		                                (json_int_t)db_int(rs, r, 5)));
+		json_array_append_new(
+		    json_object_get(b, "calling"),
+		    json_pack(
+		        "{s:I,s:s,s:s,s:s,s:{s:s,s:s},s:I,s:I}", "id", (json_int_t)db_int(rs, r, 6),
+		        "ticket_no", db_text(rs, r, 0), "state", db_text(rs, r, 1), "state_label",
+		        queue_state_label(db_text(rs, r, 1)), "window", "code", db_text(rs, r, 2),
+		        "name", db_text(rs, r, 3), "called_at", (json_int_t)db_int(rs, r, 4),
+		        "call_count", (json_int_t)db_int(rs, r, 5)));
 	if ((e = db_exec(c, a, &rs,
 	                 "SELECT t.ticket_no, g.code, t.issued_at FROM queue_tickets t"
 	                 " JOIN queue_groups g ON g.id = t.group_id"
@@ -159,6 +150,8 @@ void queue_board_publish(struct server *srv, int64_t org_id, const char *event,
 	if (e)
 		log_warn("queue.board", "board of centre %lld not published (%s)",
 		         (long long)org_id, err_code(e));
+	else
+		queue_positions_publish(srv, c, &a, org_id, event, ticket);
 	json_decref(msg);
 	json_decref(board);
 	db_release(c);
@@ -176,6 +169,7 @@ struct admin_ctx {
 	int64_t out_id;
 	int64_t org_id;
 	bool sign_in;
+	const struct admin_kind *kind;
 };
 
 static bool code_chars(const char *s, size_t min, size_t max)
@@ -196,14 +190,14 @@ static enum err name_member(const json_t *body, bool required, struct arena *a, 
 	const char *s = json_get_str(body, "name");
 	*out = NULL;
 	if (!s)
-		return required ? queue_fail(ei, ERR_MISSING_FIELD, "name",
-		                             arena_printf(a, "请填写%s名称", label))
+		return required ? err_fail(ei, ERR_MISSING_FIELD, "name",
+		                           arena_printf(a, "请填写%s名称", label))
 		                : ERR_OK;
 	struct str t = str_trim(str_from(s));
 	size_t n = utf8_len(t.p, t.n);
 	if (n < 1 || n > 30)
-		return queue_fail(ei, ERR_BAD_FIELD, "name",
-		                  arena_printf(a, "%s名称应为 1–30 个字", label));
+		return err_fail(ei, ERR_BAD_FIELD, "name",
+		                arena_printf(a, "%s名称应为 1–30 个字", label));
 	*out = arena_strndup(a, t.p, t.n);
 	return *out ? ERR_OK : ERR_NOMEM;
 }
@@ -224,14 +218,14 @@ static enum err save_covers(struct db_conn *c, struct arena *a, int64_t gid, int
 		if (!arr || json_is_null(arr))
 			continue;
 		if (json_array_size(arr) > 500)
-			return queue_fail(ei, ERR_BAD_FIELD, kinds[k].member, "最多 500 项");
+			return err_fail(ei, ERR_BAD_FIELD, kinds[k].member, "最多 500 项");
 		size_t i;
 		const json_t *v;
 		json_array_foreach (arr, i, v) {
 			if (!code_chars(json_string_value(v), kinds[k].min, kinds[k].max))
-				return queue_fail(ei, ERR_BAD_FIELD, kinds[k].member,
-				                  arena_printf(a, "第 %zu 个%s格式不正确", i + 1,
-				                               kinds[k].label));
+				return err_fail(ei, ERR_BAD_FIELD, kinds[k].member,
+				                arena_printf(a, "第 %zu 个%s格式不正确", i + 1,
+				                             kinds[k].label));
 		}
 		if ((e = db_exec(c, a, NULL,
 		                 "DELETE FROM queue_group_covers WHERE group_id = ? AND kind = ?",
@@ -247,72 +241,6 @@ static enum err save_covers(struct db_conn *c, struct arena *a, int64_t gid, int
 		}
 	}
 	return ERR_OK;
-}
-
-static enum err group_save_unit(struct db_conn *c, void *ctx)
-{
-	struct admin_ctx *x = ctx;
-	struct arena *a = x->a;
-	struct db_rows *rs = NULL;
-	const char *name = NULL;
-	int64_t now = time_now_ms(), org_id = 0;
-	const json_t *act = json_object_get(x->body, "active");
-	enum err e;
-	if ((e = name_member(x->body, x->id == 0, a, x->ei, "排队组", &name)))
-		return e;
-	if (x->id == 0) {
-		const char *code = json_get_str(x->body, "code");
-		if (!queue_group_code_valid(code))
-			return queue_fail(x->ei, ERR_BAD_FIELD, "code",
-			                  "排队组代码应为 1–2 个大写字母，例如 A、B、AB");
-		if ((e = queue_centre_resolve(c, a, x->by->who,
-		                              json_get_int(x->body, "centre_id", 0), &org_id, NULL,
-		                              x->ei)))
-			return e;
-		e = db_exec(c, a, &rs,
-		            "INSERT INTO queue_groups (org_id, code, name, active, created_at,"
-		            " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-		            "issiii", org_id, code, name, (int64_t)(act ? json_is_true(act) : 1),
-		            now, now);
-		if (e == ERR_EXISTS)
-			return queue_fail(x->ei, ERR_EXISTS, "code",
-			                  arena_printf(a, "本中心已有代码为 %s 的排队组", code));
-		if (e)
-			return e;
-		x->out_id = db_int(rs, 0, 0);
-	} else {
-		if ((e = db_exec(c, a, &rs,
-		                 "SELECT g.org_id, o.path FROM queue_groups g JOIN orgs o"
-		                 " ON o.id = g.org_id WHERE g.id = ?",
-		                 "i", x->id)))
-			return e;
-		if (rs->nrows != 1 || !auth_scope_covers(x->by->who, db_text(rs, 0, 1)))
-			return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "排队组不存在");
-		org_id = db_int(rs, 0, 0);
-		int64_t version = json_get_int(x->body, "version", 0);
-		if ((e = db_exec(c, a, &rs,
-		                 "UPDATE queue_groups SET name = COALESCE(?, name), active ="
-		                 " COALESCE(?, active), version = version + 1, updated_at = ?"
-		                 " WHERE id = ? AND version = ?",
-		                 "sniii", name, now, x->id, version)))
-			return e;
-		if (rs->changes != 1)
-			return queue_fail(x->ei, ERR_CONFLICT, "version",
-			                  "排队组已被他人修改，请刷新后重试");
-		if (act &&
-		    (e = db_exec(c, a, NULL, "UPDATE queue_groups SET active = ? WHERE id = ?",
-		                 "ii", (int64_t)json_is_true(act), x->id)))
-			return e;
-		x->out_id = x->id;
-	}
-	x->org_id = org_id;
-	if ((e = save_covers(c, a, x->out_id, org_id, x->body, x->ei)))
-		return e;
-	json_t *d = json_deep_copy(x->body);
-	e = queue_audit(c, a, x->by, x->id ? "queue.group.update" : "queue.group.create",
-	                arena_printf(a, "queue_group:%lld", (long long)x->out_id), d);
-	json_decref(d);
-	return e;
 }
 
 static json_t *groups_of(struct db_conn *c, struct arena *a, int64_t org_id, int64_t only_id)
@@ -345,47 +273,6 @@ static json_t *groups_of(struct db_conn *c, struct arena *a, int64_t org_id, int
 	return arr;
 }
 
-enum err queue_admin_group_save(struct server *srv, const struct queue_caller *by, struct arena *a,
-                                int64_t id, const json_t *body, json_t **out, struct errinfo *ei)
-{
-	struct admin_ctx x = {.by = by, .a = a, .ei = ei, .id = id, .body = body};
-	struct db_conn *c = NULL;
-	enum err e = db_write_unit(srv->db, group_save_unit, &x, QUEUE_DB_WAIT_MS);
-	if (e)
-		return e;
-	if ((e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c)))
-		return e;
-	json_t *arr = groups_of(c, a, x.org_id, x.out_id);
-	db_release(c);
-	if (!arr || json_array_size(arr) != 1) {
-		json_decref(arr);
-		return ERR_DB;
-	}
-	*out = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	queue_board_publish(srv, x.org_id, "groups", NULL);
-	return ERR_OK;
-}
-
-enum err queue_admin_groups(struct server *srv, const struct queue_caller *by, struct arena *a,
-                            int64_t centre_id, json_t **out, struct errinfo *ei)
-{
-	struct db_conn *c = NULL;
-	int64_t org_id = 0;
-	enum err e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c);
-	if (e)
-		return e;
-	if (!(e = queue_centre_resolve(c, a, by->who, centre_id, &org_id, NULL, ei))) {
-		json_t *arr = groups_of(c, a, org_id, 0);
-		*out = arr ? json_pack("{s:o}", "groups", arr) : NULL;
-		e = *out ? ERR_OK : ERR_DB;
-	}
-	db_release(c);
-	return e;
-}
-
-/* ---- windows ---- */
-
 /* Replace the groups of window wid with body's "groups" (codes of the same centre). */
 static enum err save_window_groups(struct db_conn *c, struct arena *a, int64_t wid, int64_t org_id,
                                    const json_t *body, struct errinfo *ei)
@@ -396,7 +283,7 @@ static enum err save_window_groups(struct db_conn *c, struct arena *a, int64_t w
 	if (!arr || json_is_null(arr))
 		return ERR_OK;
 	if (json_array_size(arr) > 26)
-		return queue_fail(ei, ERR_BAD_FIELD, "groups", "一个窗口最多服务 26 个排队组");
+		return err_fail(ei, ERR_BAD_FIELD, "groups", "一个窗口最多服务 26 个排队组");
 	if ((e = db_exec(c, a, NULL, "DELETE FROM queue_window_groups WHERE window_id = ?", "i",
 	                 wid)))
 		return e;
@@ -405,15 +292,15 @@ static enum err save_window_groups(struct db_conn *c, struct arena *a, int64_t w
 	json_array_foreach (arr, i, v) {
 		const char *code = json_string_value(v);
 		if (!queue_group_code_valid(code))
-			return queue_fail(ei, ERR_BAD_FIELD, "groups",
-			                  arena_printf(a, "第 %zu 个排队组代码格式不正确", i + 1));
+			return err_fail(ei, ERR_BAD_FIELD, "groups",
+			                arena_printf(a, "第 %zu 个排队组代码格式不正确", i + 1));
 		if ((e = db_exec(c, a, &rs,
 		                 "SELECT id FROM queue_groups WHERE org_id = ? AND code = ?", "is",
 		                 org_id, code)))
 			return e;
 		if (rs->nrows != 1)
-			return queue_fail(ei, ERR_NOT_FOUND, "groups",
-			                  arena_printf(a, "本中心没有代码为 %s 的排队组", code));
+			return err_fail(ei, ERR_NOT_FOUND, "groups",
+			                arena_printf(a, "本中心没有代码为 %s 的排队组", code));
 		if ((e = db_exec(
 		         c, a, NULL,
 		         "INSERT INTO queue_window_groups (window_id, group_id) VALUES (?, ?)"
@@ -422,70 +309,6 @@ static enum err save_window_groups(struct db_conn *c, struct arena *a, int64_t w
 			return e;
 	}
 	return ERR_OK;
-}
-
-static enum err window_save_unit(struct db_conn *c, void *ctx)
-{
-	struct admin_ctx *x = ctx;
-	struct arena *a = x->a;
-	struct db_rows *rs = NULL;
-	const char *name = NULL;
-	int64_t now = time_now_ms(), org_id = 0;
-	const json_t *act = json_object_get(x->body, "active");
-	enum err e;
-	if ((e = name_member(x->body, x->id == 0, a, x->ei, "窗口", &name)))
-		return e;
-	if (x->id == 0) {
-		const char *code = json_get_str(x->body, "code");
-		if (!code_chars(code, 1, 10))
-			return queue_fail(x->ei, ERR_BAD_FIELD, "code",
-			                  "窗口编号应为 1–10 位字母、数字或“-”，例如 01、A-3");
-		if ((e = queue_centre_resolve(c, a, x->by->who,
-		                              json_get_int(x->body, "centre_id", 0), &org_id, NULL,
-		                              x->ei)))
-			return e;
-		e = db_exec(c, a, &rs,
-		            "INSERT INTO queue_windows (org_id, code, name, active, created_at,"
-		            " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-		            "issiii", org_id, code, name, (int64_t)(act ? json_is_true(act) : 1),
-		            now, now);
-		if (e == ERR_EXISTS)
-			return queue_fail(x->ei, ERR_EXISTS, "code",
-			                  arena_printf(a, "本中心已有编号为 %s 的窗口", code));
-		if (e)
-			return e;
-		x->out_id = db_int(rs, 0, 0);
-	} else {
-		if ((e = db_exec(c, a, &rs,
-		                 "SELECT w.org_id, o.path FROM queue_windows w JOIN orgs o"
-		                 " ON o.id = w.org_id WHERE w.id = ?",
-		                 "i", x->id)))
-			return e;
-		if (rs->nrows != 1 || !auth_scope_covers(x->by->who, db_text(rs, 0, 1)))
-			return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
-		org_id = db_int(rs, 0, 0);
-		if ((e = db_exec(c, a, &rs,
-		                 "UPDATE queue_windows SET name = COALESCE(?, name), version ="
-		                 " version + 1, updated_at = ? WHERE id = ? AND version = ?",
-		                 "siii", name, now, x->id, json_get_int(x->body, "version", 0))))
-			return e;
-		if (rs->changes != 1)
-			return queue_fail(x->ei, ERR_CONFLICT, "version",
-			                  "窗口已被他人修改，请刷新后重试");
-		if (act &&
-		    (e = db_exec(c, a, NULL, "UPDATE queue_windows SET active = ? WHERE id = ?",
-		                 "ii", (int64_t)json_is_true(act), x->id)))
-			return e;
-		x->out_id = x->id;
-	}
-	x->org_id = org_id;
-	if ((e = save_window_groups(c, a, x->out_id, org_id, x->body, x->ei)))
-		return e;
-	json_t *d = json_deep_copy(x->body);
-	e = queue_audit(c, a, x->by, x->id ? "queue.window.update" : "queue.window.create",
-	                arena_printf(a, "queue_window:%lld", (long long)x->out_id), d);
-	json_decref(d);
-	return e;
 }
 
 static json_t *windows_of(struct db_conn *c, struct arena *a, int64_t org_id, int64_t only_id)
@@ -522,17 +345,134 @@ static json_t *windows_of(struct db_conn *c, struct arena *a, int64_t org_id, in
 	return arr;
 }
 
-enum err queue_admin_window_save(struct server *srv, const struct queue_caller *by, struct arena *a,
-                                 int64_t id, const json_t *body, json_t **out, struct errinfo *ei)
+static bool window_code_valid(const char *code)
 {
-	struct admin_ctx x = {.by = by, .a = a, .ei = ei, .id = id, .body = body};
+	return code_chars(code, 1, 10);
+}
+
+/* What tells the administration of groups from that of windows; the rest is one code. */
+struct admin_kind {
+	const char *label;     /* "排队组" | "窗口", in messages */
+	const char *code_noun; /* what the messages call the code */
+	bool (*code_valid)(const char *code);
+	const char *code_rule; /* the message of a malformed code */
+	const char *insert_sql, *select_sql, *update_sql, *active_sql;
+	const char *audit_create, *audit_update, *target; /* target: "<target>:<id>" */
+	/* replace the rows that hang off row id from the body (group covers, window groups) */
+	enum err (*save_members)(struct db_conn *c, struct arena *a, int64_t id, int64_t org_id,
+	                         const json_t *body, struct errinfo *ei);
+	/* the rows of a centre (only_id 0: all) as the API shows them */
+	json_t *(*list)(struct db_conn *c, struct arena *a, int64_t org_id, int64_t only_id);
+	const char *list_key;
+};
+
+static const struct admin_kind group_kind = {
+    .label = "排队组",
+    .code_noun = "代码",
+    .code_valid = queue_group_code_valid,
+    .code_rule = "排队组代码应为 1–2 个大写字母，例如 A、B、AB",
+    .insert_sql = "INSERT INTO queue_groups (org_id, code, name, active, created_at,"
+                  " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    .select_sql = "SELECT t.org_id, o.path FROM queue_groups t JOIN orgs o ON o.id = t.org_id"
+                  " WHERE t.id = ?",
+    .update_sql = "UPDATE queue_groups SET name = COALESCE(?, name), version = version + 1,"
+                  " updated_at = ? WHERE id = ? AND version = ?",
+    .active_sql = "UPDATE queue_groups SET active = ? WHERE id = ?",
+    .audit_create = "queue.group.create",
+    .audit_update = "queue.group.update",
+    .target = "queue_group",
+    .save_members = save_covers,
+    .list = groups_of,
+    .list_key = "groups",
+};
+
+static const struct admin_kind window_kind = {
+    .label = "窗口",
+    .code_noun = "编号",
+    .code_valid = window_code_valid,
+    .code_rule = "窗口编号应为 1–10 位字母、数字或“-”，例如 01、A-3",
+    .insert_sql = "INSERT INTO queue_windows (org_id, code, name, active, created_at,"
+                  " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    .select_sql = "SELECT t.org_id, o.path FROM queue_windows t JOIN orgs o ON o.id = t.org_id"
+                  " WHERE t.id = ?",
+    .update_sql = "UPDATE queue_windows SET name = COALESCE(?, name), version = version + 1,"
+                  " updated_at = ? WHERE id = ? AND version = ?",
+    .active_sql = "UPDATE queue_windows SET active = ? WHERE id = ?",
+    .audit_create = "queue.window.create",
+    .audit_update = "queue.window.update",
+    .target = "queue_window",
+    .save_members = save_window_groups,
+    .list = windows_of,
+    .list_key = "windows",
+};
+
+/* Create (x->id 0) or edit a group or window, its members, and the audit row. */
+static enum err save_unit(struct db_conn *c, void *ctx)
+{
+	struct admin_ctx *x = ctx;
+	const struct admin_kind *k = x->kind;
+	struct arena *a = x->a;
+	struct db_rows *rs = NULL;
+	const char *name = NULL;
+	int64_t now = time_now_ms(), org_id = 0;
+	const json_t *act = json_object_get(x->body, "active");
+	enum err e;
+	if ((e = name_member(x->body, x->id == 0, a, x->ei, k->label, &name)))
+		return e;
+	if (x->id == 0) {
+		const char *code = json_get_str(x->body, "code");
+		if (!k->code_valid(code))
+			return err_fail(x->ei, ERR_BAD_FIELD, "code", k->code_rule);
+		if ((e = queue_centre_resolve(c, a, x->by->who,
+		                              json_get_int(x->body, "centre_id", 0), &org_id, NULL,
+		                              x->ei)))
+			return e;
+		e = db_exec(c, a, &rs, k->insert_sql, "issiii", org_id, code, name,
+		            (int64_t)(act ? json_is_true(act) : 1), now, now);
+		if (e == ERR_EXISTS)
+			return err_fail(x->ei, ERR_EXISTS, "code",
+			                arena_printf(a, "本中心已有%s为 %s 的%s", k->code_noun,
+			                             code, k->label));
+		if (e)
+			return e;
+		x->out_id = db_int(rs, 0, 0);
+	} else {
+		if ((e = db_exec(c, a, &rs, k->select_sql, "i", x->id)))
+			return e;
+		if (rs->nrows != 1 || !auth_scope_covers(x->by->who, db_text(rs, 0, 1)))
+			return err_fail(x->ei, ERR_NOT_FOUND, NULL,
+			                arena_printf(a, "%s不存在", k->label));
+		org_id = db_int(rs, 0, 0);
+		if ((e = db_exec(c, a, &rs, k->update_sql, "siii", name, now, x->id,
+		                 json_get_int(x->body, "version", 0))))
+			return e;
+		if (rs->changes != 1)
+			return err_fail(x->ei, ERR_CONFLICT, "version",
+			                arena_printf(a, "%s已被他人修改，请刷新后重试", k->label));
+		if (act && (e = db_exec(c, a, NULL, k->active_sql, "ii", (int64_t)json_is_true(act),
+		                        x->id)))
+			return e;
+		x->out_id = x->id;
+	}
+	x->org_id = org_id;
+	if ((e = k->save_members(c, a, x->out_id, org_id, x->body, x->ei)))
+		return e;
+	json_t *d = json_deep_copy(x->body);
+	e = queue_audit(c, a, x->by, x->id ? k->audit_update : k->audit_create,
+	                arena_printf(a, "%s:%lld", k->target, (long long)x->out_id), d);
+	json_decref(d);
+	return e;
+}
+
+/* *out = row id of centre org_id as the list shows it, read after a write unit. */
+static enum err read_one(struct server *srv, struct arena *a, const struct admin_kind *k,
+                         int64_t org_id, int64_t id, json_t **out)
+{
 	struct db_conn *c = NULL;
-	enum err e = db_write_unit(srv->db, window_save_unit, &x, QUEUE_DB_WAIT_MS);
+	enum err e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c);
 	if (e)
 		return e;
-	if ((e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c)))
-		return e;
-	json_t *arr = windows_of(c, a, x.org_id, x.out_id);
+	json_t *arr = k->list(c, a, org_id, id);
 	db_release(c);
 	if (!arr || json_array_size(arr) != 1) {
 		json_decref(arr);
@@ -543,8 +483,22 @@ enum err queue_admin_window_save(struct server *srv, const struct queue_caller *
 	return ERR_OK;
 }
 
-enum err queue_admin_windows(struct server *srv, const struct queue_caller *by, struct arena *a,
-                             int64_t centre_id, json_t **out, struct errinfo *ei)
+static enum err admin_save(struct server *srv, const struct admin_kind *k,
+                           const struct queue_caller *by, struct arena *a, int64_t id,
+                           const json_t *body, json_t **out, struct errinfo *ei, int64_t *org_id)
+{
+	struct admin_ctx x = {.by = by, .a = a, .ei = ei, .id = id, .body = body, .kind = k};
+	enum err e = db_write_unit(srv->db, save_unit, &x, QUEUE_DB_WAIT_MS);
+	if (!e)
+		e = read_one(srv, a, k, x.org_id, x.out_id, out);
+	*org_id = x.org_id;
+	return e;
+}
+
+/* {list_key: [...]}: the rows of the centre centre_id (0: the caller's). */
+static enum err admin_list(struct server *srv, const struct admin_kind *k,
+                           const struct queue_caller *by, struct arena *a, int64_t centre_id,
+                           json_t **out, struct errinfo *ei)
 {
 	struct db_conn *c = NULL;
 	int64_t org_id = 0;
@@ -552,12 +506,41 @@ enum err queue_admin_windows(struct server *srv, const struct queue_caller *by, 
 	if (e)
 		return e;
 	if (!(e = queue_centre_resolve(c, a, by->who, centre_id, &org_id, NULL, ei))) {
-		json_t *arr = windows_of(c, a, org_id, 0);
-		*out = arr ? json_pack("{s:o}", "windows", arr) : NULL;
+		json_t *arr = k->list(c, a, org_id, 0);
+		*out = arr ? json_pack("{s:o}", k->list_key, arr) : NULL;
 		e = *out ? ERR_OK : ERR_DB;
 	}
 	db_release(c);
 	return e;
+}
+
+enum err queue_admin_group_save(struct server *srv, const struct queue_caller *by, struct arena *a,
+                                int64_t id, const json_t *body, json_t **out, struct errinfo *ei)
+{
+	int64_t org_id = 0;
+	enum err e = admin_save(srv, &group_kind, by, a, id, body, out, ei, &org_id);
+	if (!e)
+		queue_board_publish(srv, org_id, "groups", NULL);
+	return e;
+}
+
+enum err queue_admin_groups(struct server *srv, const struct queue_caller *by, struct arena *a,
+                            int64_t centre_id, json_t **out, struct errinfo *ei)
+{
+	return admin_list(srv, &group_kind, by, a, centre_id, out, ei);
+}
+
+enum err queue_admin_window_save(struct server *srv, const struct queue_caller *by, struct arena *a,
+                                 int64_t id, const json_t *body, json_t **out, struct errinfo *ei)
+{
+	int64_t org_id = 0;
+	return admin_save(srv, &window_kind, by, a, id, body, out, ei, &org_id);
+}
+
+enum err queue_admin_windows(struct server *srv, const struct queue_caller *by, struct arena *a,
+                             int64_t centre_id, json_t **out, struct errinfo *ei)
+{
+	return admin_list(srv, &window_kind, by, a, centre_id, out, ei);
 }
 
 /* Sign in (the caller becomes the window's clerk; a clerk already there is replaced, as at a
@@ -576,16 +559,16 @@ static enum err sign_unit(struct db_conn *c, void *ctx)
 	if (e)
 		return e;
 	if (rs->nrows != 1 || !auth_scope_covers(who, db_text(rs, 0, 1)))
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
 	x->org_id = db_int(rs, 0, 0);
 	if (in && !db_int(rs, 0, 2))
-		return queue_fail(x->ei, ERR_BAD_STATE, NULL, "该窗口已停用");
+		return err_fail(x->ei, ERR_BAD_STATE, NULL, "该窗口已停用");
 	if (!in && db_int(rs, 0, 3) != who->user_id) {
 		bool manager = false;
 		for (int i = 0; i < who->nperms; i++)
 			manager = manager || !strcmp(who->perms[i], "queue.manage");
 		if (!manager)
-			return queue_fail(x->ei, ERR_FORBIDDEN, NULL, "只能签退自己签到的窗口");
+			return err_fail(x->ei, ERR_FORBIDDEN, NULL, "只能签退自己签到的窗口");
 	}
 	if (in)
 		e = db_exec(
@@ -608,21 +591,8 @@ enum err queue_window_sign(struct server *srv, const struct queue_caller *by, st
                            int64_t window_id, bool in, json_t **out, struct errinfo *ei)
 {
 	struct admin_ctx x = {.by = by, .a = a, .ei = ei, .id = window_id, .sign_in = in};
-	struct db_conn *c = NULL;
 	enum err e = db_write_unit(srv->db, sign_unit, &x, QUEUE_DB_WAIT_MS);
-	if (e)
-		return e;
-	if ((e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c)))
-		return e;
-	json_t *arr = windows_of(c, a, x.org_id, window_id);
-	db_release(c);
-	if (!arr || json_array_size(arr) != 1) {
-		json_decref(arr);
-		return ERR_DB;
-	}
-	*out = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	return ERR_OK;
+	return e ? e : read_one(srv, a, &window_kind, x.org_id, window_id, out);
 }
 
 /* ---- 差评 follow-ups ---- */
@@ -634,7 +604,7 @@ enum err queue_followups(struct server *srv, const struct queue_caller *by, stru
 	struct db_rows *rs = NULL;
 	int64_t org_id = 0;
 	if (state && strcmp(state, "open") && strcmp(state, "closed"))
-		return queue_fail(ei, ERR_BAD_FIELD, "state", "状态应为 open 或 closed");
+		return err_fail(ei, ERR_BAD_FIELD, "state", "状态应为 open 或 closed");
 	enum err e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c);
 	if (e)
 		return e;
@@ -695,9 +665,9 @@ static enum err close_unit(struct db_conn *c, void *ctx)
 	if (e)
 		return e;
 	if (rs->nrows != 1 || !auth_scope_covers(x->by->who, db_text(rs, 0, 1)))
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "差评整改任务不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "差评整改任务不存在");
 	if (strcmp(db_text(rs, 0, 0), "open"))
-		return queue_fail(x->ei, ERR_BAD_STATE, "state", "该整改任务已关闭");
+		return err_fail(x->ei, ERR_BAD_STATE, "state", "该整改任务已关闭");
 	if ((e = db_exec(c, x->a, NULL,
 	                 "UPDATE queue_followups SET state = 'closed', note = ?, closed_at = ?,"
 	                 " closed_by = ? WHERE id = ? AND state = 'open'",
@@ -717,7 +687,7 @@ enum err queue_followup_close(struct server *srv, const struct queue_caller *by,
 	struct str t = str_trim(str_from(note ? note : ""));
 	size_t n = utf8_len(t.p, t.n);
 	if (n < 2 || n > 1000)
-		return queue_fail(ei, ERR_BAD_FIELD, "note", "整改说明应为 2–1000 个字");
+		return err_fail(ei, ERR_BAD_FIELD, "note", "整改说明应为 2–1000 个字");
 	x.note = arena_strndup(a, t.p, t.n);
 	enum err e = db_write_unit(srv->db, close_unit, &x, QUEUE_DB_WAIT_MS);
 	if (!e)

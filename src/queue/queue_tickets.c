@@ -22,8 +22,18 @@
 #include "events/events.h"
 #include "queue/queue_int.h"
 #include "server/server.h"
+#include "vwin/vwin.h"
 
 #define CLAIM_TRIES 16
+
+/* call_next passes over the waiting tickets of a registered terminal that is not healthy
+ * (vwin_terminal_healthy: disabled, self-check failed, heartbeat lapsed); they keep their
+ * place and are called once the terminal is back. A ticket whose terminal is not registered
+ * (issued with the token only) is called as before. Binds the lapse limit. */
+#define UNHEALTHY_SKIP                                                                             \
+	"NOT EXISTS (SELECT 1 FROM vwin_terminals vt JOIN vwin_points vp ON vp.id ="               \
+	" vt.point_id WHERE vt.code = t.terminal AND NOT (vt.active = 1 AND vp.active = 1 AND"     \
+	" vt.self_check_ok = 1 AND vt.last_seen_at >= ?))"
 
 struct ticket {
 	int64_t id, org_id, group_id, window_id, clerk_id, issued_at, called_at, started_at,
@@ -269,8 +279,8 @@ static enum err issue_unit(struct db_conn *c, void *ctx)
 	 * centre of the city (全市通办). */
 	enum err e = queue_centre_load(c, a, in->centre_id, onsite ? x->by->who : NULL, NULL, NULL);
 	if (e == ERR_NOT_FOUND)
-		return queue_fail(x->ei, ERR_NOT_FOUND, "centre_id",
-		                  "受理中心不存在或不在您的管辖范围内");
+		return err_fail(x->ei, ERR_NOT_FOUND, "centre_id",
+		                "受理中心不存在或不在您的管辖范围内");
 	if (e)
 		return e;
 	if (in->group_code) {
@@ -280,7 +290,7 @@ static enum err issue_unit(struct db_conn *c, void *ctx)
 		                 "is", in->centre_id, in->group_code)))
 			return e;
 		if (rs->nrows != 1)
-			return queue_fail(
+			return err_fail(
 			    x->ei, ERR_NOT_FOUND, "group_code",
 			    arena_printf(a, "该中心没有启用代码为 %s 的排队组", in->group_code));
 		gid = db_int(rs, 0, 0);
@@ -288,8 +298,8 @@ static enum err issue_unit(struct db_conn *c, void *ctx)
 	} else {
 		e = group_for_item(c, a, in->centre_id, in->item_code, &gid, &gcode);
 		if (e == ERR_NOT_FOUND)
-			return queue_fail(x->ei, ERR_NOT_FOUND, "item_code",
-			                  "该中心没有办理此事项的排队组，请选择其他中心");
+			return err_fail(x->ei, ERR_NOT_FOUND, "item_code",
+			                "该中心没有办理此事项的排队组，请选择其他中心");
 		if (e)
 			return e;
 	}
@@ -331,29 +341,49 @@ static bool text_id_ok(const char *s)
 }
 
 enum err queue_ticket_issue(struct server *srv, const struct queue_caller *by, struct arena *a,
-                            const struct queue_issue_req *in, json_t **out, struct errinfo *ei)
+                            const struct queue_issue_req *in_req, json_t **out, struct errinfo *ei)
 {
 	char token[33], th[65];
 	struct db_conn *c = NULL;
+	struct queue_issue_req term_req;
+	const struct queue_issue_req *in = in_req;
 	struct issue_ctx x = {.by = by, .a = a, .ei = ei, .in = in};
 	*out = NULL;
+	/* A terminal's device session issues for itself: terminal and point come from the
+	 * session, never the body, and the terminal must be healthy (and, for 上门办, inside
+	 * its fence and hours). */
+	struct vwin_terminal vt;
+	enum err te = by->who ? vwin_terminal_of(srv, by->who, a, &vt) : ERR_FORBIDDEN;
+	if (te && te != ERR_FORBIDDEN)
+		return te == ERR_NOT_FOUND ? err_fail(ei, ERR_FORBIDDEN, "terminal", "终端不存在")
+		                           : te;
+	if (!te) {
+		enum err ve = vwin_service_check(srv, &vt, in_req->location, a, ei);
+		if (ve)
+			return ve;
+		term_req = *in_req;
+		term_req.source = "terminal";
+		term_req.terminal = vt.code;
+		term_req.point = vt.point;
+		in = x.in = &term_req;
+	}
 	if (!in->source || (strcmp(in->source, "onsite") && strcmp(in->source, "terminal")))
-		return queue_fail(ei, ERR_BAD_FIELD, "source",
-		                  "取号方式应为 onsite（现场）或 terminal（终端）");
+		return err_fail(ei, ERR_BAD_FIELD, "source",
+		                "取号方式应为 onsite（现场）或 terminal（终端）");
 	if (!strcmp(in->source, "terminal") && !text_id_ok(in->terminal))
-		return queue_fail(ei, in->terminal ? ERR_BAD_FIELD : ERR_MISSING_FIELD, "terminal",
-		                  "终端取号须填写终端编号（1–64 位字母、数字或 . _ : -）");
+		return err_fail(ei, in->terminal ? ERR_BAD_FIELD : ERR_MISSING_FIELD, "terminal",
+		                "终端取号须填写终端编号（1–64 位字母、数字或 . _ : -）");
 	if (in->point && !text_id_ok(in->point))
-		return queue_fail(ei, ERR_BAD_FIELD, "point",
-		                  "点位编号应为 1–64 位字母、数字或 . _ : -");
+		return err_fail(ei, ERR_BAD_FIELD, "point",
+		                "点位编号应为 1–64 位字母、数字或 . _ : -");
 	if (!in->group_code && !in->item_code)
-		return queue_fail(ei, ERR_MISSING_FIELD, "item_code", "请选择办理事项或排队组");
+		return err_fail(ei, ERR_MISSING_FIELD, "item_code", "请选择办理事项或排队组");
 	if (in->group_code && !queue_group_code_valid(in->group_code))
-		return queue_fail(ei, ERR_BAD_FIELD, "group_code", "排队组代码应为 1–2 个大写字母");
+		return err_fail(ei, ERR_BAD_FIELD, "group_code", "排队组代码应为 1–2 个大写字母");
 	if (!in->group_code && !item_code_ok(in->item_code))
-		return queue_fail(ei, ERR_BAD_FIELD, "item_code", "事项编码应以 12 位基本编码开头");
+		return err_fail(ei, ERR_BAD_FIELD, "item_code", "事项编码应以 12 位基本编码开头");
 	if (in->centre_id <= 0)
-		return queue_fail(ei, ERR_MISSING_FIELD, "centre_id", "请选择受理中心");
+		return err_fail(ei, ERR_MISSING_FIELD, "centre_id", "请选择受理中心");
 	enum err e = id_random_hex(token, 16);
 	if (e)
 		return e;
@@ -410,45 +440,49 @@ static enum err call_unit(struct db_conn *c, void *ctx)
 	if (e)
 		return e;
 	if (rs->nrows != 1)
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
 	int64_t org_id = db_int(rs, 0, 0);
 	bool active = db_int(rs, 0, 1) != 0;
 	int64_t clerk = db_int(rs, 0, 2);
 	const char *path = NULL;
 	if ((e = queue_centre_load(c, a, org_id, who, &path, NULL)) == ERR_NOT_FOUND)
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "窗口不存在");
 	if (e)
 		return e;
 	if (!active)
-		return queue_fail(x->ei, ERR_BAD_STATE, NULL, "该窗口已停用");
+		return err_fail(x->ei, ERR_BAD_STATE, NULL, "该窗口已停用");
 	if (clerk != who->user_id)
-		return queue_fail(x->ei, ERR_FORBIDDEN, NULL, "请先在该窗口签到再叫号");
+		return err_fail(x->ei, ERR_FORBIDDEN, NULL, "请先在该窗口签到再叫号");
 	if ((e = db_exec(c, a, &rs,
 	                 "SELECT ticket_no FROM queue_tickets WHERE window_id = ? AND state IN"
 	                 " ('called', 'serving') LIMIT 1",
 	                 "i", x->window_id)))
 		return e;
 	if (rs->nrows)
-		return queue_fail(x->ei, ERR_BAD_STATE, NULL,
-		                  arena_printf(a, "本窗口的 %s 号尚未结束，请先办结、过号或转移",
-		                               db_text(rs, 0, 0)));
+		return err_fail(x->ei, ERR_BAD_STATE, NULL,
+		                arena_printf(a, "本窗口的 %s 号尚未结束，请先办结、过号或转移",
+		                             db_text(rs, 0, 0)));
 	queue_day_of(now, day);
+	/* vwin_terminal_healthy in SQL: heartbeats older than this are lapsed */
+	int64_t lapsed_before = now - VWIN_LAPSE_INTERVALS * x->srv->cfg.vwin_heartbeat_s * 1000;
 	const char *pick = pg ? "SELECT t.id, t.ticket_no, t.state FROM queue_tickets t WHERE"
 	                        " t.org_id = ? AND t.day = ? AND t.state = 'waiting' AND"
 	                        " ((t.target_window_id IS NULL AND t.group_id IN (SELECT group_id"
 	                        " FROM queue_window_groups WHERE window_id = ?)) OR"
-	                        " t.target_window_id = ?) ORDER BY t.issued_at, t.id LIMIT 1"
-	                        " FOR UPDATE SKIP LOCKED"
+	                        " t.target_window_id = ?) AND " UNHEALTHY_SKIP
+	                        " ORDER BY t.issued_at, t.id LIMIT 1 FOR UPDATE SKIP LOCKED"
 	                      : "SELECT t.id, t.ticket_no, t.state FROM queue_tickets t WHERE"
 	                        " t.org_id = ? AND t.day = ? AND t.state = 'waiting' AND"
 	                        " ((t.target_window_id IS NULL AND t.group_id IN (SELECT group_id"
 	                        " FROM queue_window_groups WHERE window_id = ?)) OR"
-	                        " t.target_window_id = ?) ORDER BY t.issued_at, t.id LIMIT 1";
+	                        " t.target_window_id = ?) AND " UNHEALTHY_SKIP
+	                        " ORDER BY t.issued_at, t.id LIMIT 1";
 	for (int tries = 0; tries < CLAIM_TRIES; tries++) {
-		if ((e = db_exec(c, a, &rs, pick, "isii", org_id, day, x->window_id, x->window_id)))
+		if ((e = db_exec(c, a, &rs, pick, "isiii", org_id, day, x->window_id, x->window_id,
+		                 lapsed_before)))
 			return e;
 		if (rs->nrows == 0)
-			return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "暂无等候的号");
+			return err_fail(x->ei, ERR_NOT_FOUND, NULL, "暂无等候的号");
 		int64_t id = db_int(rs, 0, 0);
 		struct ticket t = {.id = id, .ticket_no = db_text(rs, 0, 1), .state = "waiting"};
 		struct db_rows *up = NULL;
@@ -467,7 +501,7 @@ static enum err call_unit(struct db_conn *c, void *ctx)
 		return ticket_audit(c, a, x->by, "call", &t, "called",
 		                    json_pack("{s:I}", "window_id", (json_int_t)x->window_id));
 	}
-	return queue_fail(x->ei, ERR_CONFLICT, NULL, "叫号繁忙，请重试");
+	return err_fail(x->ei, ERR_CONFLICT, NULL, "叫号繁忙，请重试");
 }
 
 enum err queue_call_next(struct server *srv, const struct queue_caller *by, struct arena *a,
@@ -480,6 +514,7 @@ enum err queue_call_next(struct server *srv, const struct queue_caller *by, stru
 	if ((e = ticket_out(srv, a, x.id, out)))
 		return e;
 	queue_board_publish(srv, x.org_id, "called", *out);
+	queue_hooks_run(srv, "call", by->who, *out);
 	return ERR_OK;
 }
 
@@ -550,28 +585,28 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 	json_t *extra = NULL;
 	enum err e = ticket_load(c, a, x->ticket_id, &t);
 	if (e == ERR_NOT_FOUND)
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
 	if (e)
 		return e;
 	if (terminal_action(x->action)) {
 		if (!token_ok(&t, x->by->token))
-			return queue_fail(x->ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
+			return err_fail(x->ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
 	} else if (!who || !auth_scope_covers(who, t.org_path)) {
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
 	}
 	x->org_id = t.org_id;
 	x->terminal = t.terminal;
 	if (!queue_transition(t.state, trans, &to))
-		return queue_fail(x->ei, ERR_BAD_STATE, "state",
-		                  arena_printf(a, "%s 号当前%s，不能%s", t.ticket_no,
-		                               queue_state_label(t.state),
-		                               queue_action_label(trans)));
+		return err_fail(x->ei, ERR_BAD_STATE, "state",
+		                arena_printf(a, "%s 号当前%s，不能%s", t.ticket_no,
+		                             queue_state_label(t.state),
+		                             queue_action_label(trans)));
 	/* The clerk actions on a called or serving ticket belong to its window's clerk (a
 	 * manager may act for an absent one); force-skip and move belong to the centre. */
 	bool own = who && (t.clerk_id == who->user_id || holds(who, "queue.manage"));
 	if (!terminal_action(x->action) && strcmp(x->action, "force_skip") &&
 	    strcmp(x->action, "move_propose") && !own)
-		return queue_fail(x->ei, ERR_FORBIDDEN, NULL, "该号由其他窗口办理");
+		return err_fail(x->ei, ERR_FORBIDDEN, NULL, "该号由其他窗口办理");
 	if (!strcmp(x->action, "recall")) {
 		e = guarded(
 		    c, a, x->ei,
@@ -594,7 +629,7 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 	} else if (!strcmp(x->action, "finish")) {
 		const char *case_no = json_get_str(x->body, "case_no");
 		if (case_no && (strlen(case_no) < 5 || strlen(case_no) > 60))
-			return queue_fail(x->ei, ERR_BAD_FIELD, "case_no", "办件编号格式不正确");
+			return err_fail(x->ei, ERR_BAD_FIELD, "case_no", "办件编号格式不正确");
 		if (case_no) {
 			struct db_rows *rs = NULL;
 			if ((e = db_exec(c, a, &rs,
@@ -602,8 +637,8 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 			                 "si", case_no, t.org_id)))
 				return e;
 			if (rs->nrows != 1)
-				return queue_fail(x->ei, ERR_NOT_FOUND, "case_no",
-				                  "办件编号不存在或不属于本中心");
+				return err_fail(x->ei, ERR_NOT_FOUND, "case_no",
+				                "办件编号不存在或不属于本中心");
 		}
 		e = guarded(c, a, x->ei,
 		            "UPDATE queue_tickets SET state = 'done', finished_at = ?, case_no = ?,"
@@ -626,9 +661,8 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 		const char *gcode = json_get_str(x->body, "group_code");
 		struct db_rows *rs = NULL;
 		if ((to_window > 0) == (gcode != NULL))
-			return queue_fail(
-			    x->ei, ERR_BAD_FIELD, "window_id",
-			    "请指定转往的窗口（window_id）或排队组（group_code）之一");
+			return err_fail(x->ei, ERR_BAD_FIELD, "window_id",
+			                "请指定转往的窗口（window_id）或排队组（group_code）之一");
 		if (to_window > 0) {
 			if ((e = db_exec(
 			         c, a, &rs,
@@ -637,8 +671,8 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 			         "ii", to_window, t.org_id)))
 				return e;
 			if (rs->nrows != 1)
-				return queue_fail(x->ei, ERR_NOT_FOUND, "window_id",
-				                  "目标窗口不存在或已停用");
+				return err_fail(x->ei, ERR_NOT_FOUND, "window_id",
+				                "目标窗口不存在或已停用");
 		} else {
 			if ((e = db_exec(
 			         c, a, &rs,
@@ -647,8 +681,8 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 			         "is", t.org_id, gcode)))
 				return e;
 			if (rs->nrows != 1)
-				return queue_fail(x->ei, ERR_NOT_FOUND, "group_code",
-				                  "目标排队组不存在或已停用");
+				return err_fail(x->ei, ERR_NOT_FOUND, "group_code",
+				                "目标排队组不存在或已停用");
 			gid = db_int(rs, 0, 0);
 		}
 		/* issued_at stays: the transferred ticket keeps its place by original issue time */
@@ -673,8 +707,8 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 		    "iiii", now, now, t.id, t.version);
 	} else if (!strcmp(x->action, "resume")) {
 		if (now - t.suspended_at > QUEUE_SUSPEND_LIMIT_MS)
-			return queue_fail(x->ei, ERR_BAD_STATE, "state",
-			                  "已超过恢复时限，请重新取号或联系窗口");
+			return err_fail(x->ei, ERR_BAD_STATE, "state",
+			                "已超过恢复时限，请重新取号或联系窗口");
 		to = t.prev_state ? t.prev_state : "called";
 		e = guarded(
 		    c, a, x->ei,
@@ -686,15 +720,14 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 		int64_t centre = json_get_int(x->body, "centre_id", 0), gid = 0;
 		const char *gcode = NULL;
 		if (centre == t.org_id)
-			return queue_fail(x->ei, ERR_BAD_FIELD, "centre_id",
-			                  "请选择另一个受理中心");
+			return err_fail(x->ei, ERR_BAD_FIELD, "centre_id", "请选择另一个受理中心");
 		if ((e = queue_centre_load(c, a, centre, NULL, NULL, NULL)) == ERR_NOT_FOUND)
-			return queue_fail(x->ei, ERR_NOT_FOUND, "centre_id", "目标受理中心不存在");
+			return err_fail(x->ei, ERR_NOT_FOUND, "centre_id", "目标受理中心不存在");
 		if (e)
 			return e;
 		if ((e = move_target(c, a, centre, &t, &gid, &gcode)) == ERR_NOT_FOUND)
-			return queue_fail(x->ei, ERR_INVALID, "centre_id",
-			                  "目标中心没有可办理该事项的排队组");
+			return err_fail(x->ei, ERR_INVALID, "centre_id",
+			                "目标中心没有可办理该事项的排队组");
 		if (e)
 			return e;
 		to = t.state; /* a proposal changes nothing until the resident confirms */
@@ -710,10 +743,9 @@ static enum err act_unit(struct db_conn *c, void *ctx)
 		const char *gcode = NULL;
 		char day[11], label[16];
 		if (!t.move_to_org)
-			return queue_fail(x->ei, ERR_BAD_STATE, "state",
-			                  "没有待确认的更换中心建议");
+			return err_fail(x->ei, ERR_BAD_STATE, "state", "没有待确认的更换中心建议");
 		if ((e = move_target(c, a, t.move_to_org, &t, &gid, &gcode)) == ERR_NOT_FOUND)
-			return queue_fail(x->ei, ERR_INVALID, NULL, "目标中心已不再办理该事项");
+			return err_fail(x->ei, ERR_INVALID, NULL, "目标中心已不再办理该事项");
 		if (e)
 			return e;
 		queue_day_of(now, day);
@@ -769,7 +801,7 @@ static enum err guarded(struct db_conn *c, struct arena *a, struct errinfo *ei, 
 	if (e)
 		return e;
 	if (rs->changes != 1)
-		return queue_fail(ei, ERR_CONFLICT, "version", "该号刚被他人处理，请刷新后重试");
+		return err_fail(ei, ERR_CONFLICT, "version", "该号刚被他人处理，请刷新后重试");
 	return ERR_OK;
 }
 
@@ -790,6 +822,7 @@ enum err queue_ticket_act(struct server *srv, const struct queue_caller *by, str
 	if ((e = ticket_out(srv, a, ticket_id, out)))
 		return e;
 	queue_board_publish(srv, x.org_id, action, *out);
+	queue_hooks_run(srv, action, by->who, *out);
 	if (!strcmp(action, "move_confirm"))
 		queue_board_publish(srv, x.new_org_id, "moved_in", *out);
 	if (!strcmp(action, "move_propose") && srv->bus && x.terminal) {
@@ -806,6 +839,55 @@ enum err queue_ticket_act(struct server *srv, const struct queue_caller *by, str
 	return ERR_OK;
 }
 
+/* ---- a lost terminal ---------------------------------------------------------------- */
+
+struct lost_ctx {
+	struct arena *a;
+	int64_t ticket_id, org_id;
+	const char *reason;
+};
+
+static enum err lost_unit(struct db_conn *c, void *ctx)
+{
+	struct lost_ctx *x = ctx;
+	struct ticket t;
+	struct db_rows *rs = NULL;
+	int64_t now = time_now_ms();
+	struct queue_caller sys = {0};
+	enum err e = ticket_load(c, x->a, x->ticket_id, &t);
+	if (e)
+		return e;
+	if (strcmp(t.state, "called") && strcmp(t.state, "serving"))
+		return ERR_BAD_STATE;
+	if ((e = db_exec(c, x->a, &rs,
+	                 "UPDATE queue_tickets SET state = 'suspended', prev_state = state,"
+	                 " suspended_at = ?, version = version + 1, updated_at = ? WHERE id = ?"
+	                 " AND version = ?",
+	                 "iiii", now, now, t.id, t.version)))
+		return e;
+	if (rs->changes != 1)
+		return ERR_CONFLICT;
+	x->org_id = t.org_id;
+	return ticket_audit(c, x->a, &sys, "suspend", &t, "suspended",
+	                    json_pack("{s:s}", "reason", x->reason));
+}
+
+enum err queue_ticket_suspend_lost(struct server *srv, int64_t ticket_id, const char *reason)
+{
+	struct arena a;
+	json_t *out = NULL;
+	arena_init(&a, 1u << 20);
+	struct lost_ctx x = {.a = &a, .ticket_id = ticket_id, .reason = reason};
+	enum err e = db_write_unit(srv->db, lost_unit, &x, QUEUE_DB_WAIT_MS);
+	if (!e && !(e = ticket_out(srv, &a, ticket_id, &out))) {
+		queue_board_publish(srv, x.org_id, "suspend", out);
+		queue_hooks_run(srv, "suspend", NULL, out);
+		json_decref(out);
+	}
+	arena_release(&a);
+	return e;
+}
+
 /* ---- the resident's view -------------------------------------------------------------- */
 
 enum err queue_ticket_status(struct server *srv, const struct queue_caller *by, struct arena *a,
@@ -818,9 +900,9 @@ enum err queue_ticket_status(struct server *srv, const struct queue_caller *by, 
 	if (e)
 		return e;
 	if ((e = ticket_load(c, a, ticket_id, &t)) == ERR_NOT_FOUND)
-		e = queue_fail(ei, ERR_NOT_FOUND, NULL, "排队号不存在");
+		e = err_fail(ei, ERR_NOT_FOUND, NULL, "排队号不存在");
 	if (!e && !token_ok(&t, by->token) && !(by->who && auth_scope_covers(by->who, t.org_path)))
-		e = queue_fail(ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
+		e = err_fail(ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
 	if (!e && !(tj = ticket_json(c, a, ticket_id)))
 		e = ERR_DB;
 	int64_t ahead = 0;
@@ -881,24 +963,24 @@ static enum err rate_unit(struct db_conn *c, void *ctx)
 	int64_t now = time_now_ms();
 	enum err e = ticket_load(c, a, x->ticket_id, &t);
 	if (e == ERR_NOT_FOUND)
-		return queue_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
+		return err_fail(x->ei, ERR_NOT_FOUND, NULL, "排队号不存在");
 	if (e)
 		return e;
 	if (!token_ok(&t, x->by->token))
-		return queue_fail(x->ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
+		return err_fail(x->ei, ERR_FORBIDDEN, "token", "取号凭证不正确");
 	if (!t.eval_state || strcmp(t.eval_state, "pending"))
-		return queue_fail(x->ei, ERR_BAD_STATE, "state",
-		                  t.eval_state && !strcmp(t.eval_state, "done") ? "该次服务已评价"
-		                  : t.eval_state && !strcmp(t.eval_state, "expired")
-		                      ? "评价已超过时限"
-		                      : "该号还没有可评价的服务");
+		return err_fail(x->ei, ERR_BAD_STATE, "state",
+		                t.eval_state && !strcmp(t.eval_state, "done") ? "该次服务已评价"
+		                : t.eval_state && !strcmp(t.eval_state, "expired")
+		                    ? "评价已超过时限"
+		                    : "该号还没有可评价的服务");
 	if ((e = db_exec(c, a, &rs,
 	                 "UPDATE queue_tickets SET eval_state = 'done', updated_at = ?, version ="
 	                 " version + 1 WHERE id = ? AND eval_state = 'pending'",
 	                 "ii", now, t.id)))
 		return e;
 	if (rs->changes != 1)
-		return queue_fail(x->ei, ERR_CONFLICT, NULL, "该次服务已评价");
+		return err_fail(x->ei, ERR_CONFLICT, NULL, "该次服务已评价");
 	struct db_rows *w = NULL;
 	if ((e = db_exec(c, a, &w, "SELECT window_id, clerk_id FROM queue_tickets WHERE id = ?",
 	                 "i", t.id)))
@@ -931,11 +1013,11 @@ enum err queue_ticket_rate(struct server *srv, const struct queue_caller *by, st
 	struct rate_ctx x = {.srv = srv, .by = by, .a = a, .ei = ei, .ticket_id = ticket_id};
 	x.level = json_get_int(body, "level", 0);
 	if (x.level < 1 || x.level > 5)
-		return queue_fail(ei, ERR_BAD_FIELD, "level",
-		                  "评价等级应为 1–5（1 非常满意 … 5 非常不满意）");
+		return err_fail(ei, ERR_BAD_FIELD, "level",
+		                "评价等级应为 1–5（1 非常满意 … 5 非常不满意）");
 	x.comment = json_get_str(body, "comment");
 	if (x.comment && utf8_len(x.comment, strlen(x.comment)) > 500)
-		return queue_fail(ei, ERR_BAD_FIELD, "comment", "评价内容最多 500 个字");
+		return err_fail(ei, ERR_BAD_FIELD, "comment", "评价内容最多 500 个字");
 	const json_t *tags = json_object_get(body, "tags");
 	json_t *tarr = json_array();
 	size_t i;
@@ -943,14 +1025,14 @@ enum err queue_ticket_rate(struct server *srv, const struct queue_caller *by, st
 	if (tags && !json_is_null(tags)) {
 		if (!json_is_array(tags) || json_array_size(tags) > 10) {
 			json_decref(tarr);
-			return queue_fail(ei, ERR_BAD_FIELD, "tags", "评价标签最多 10 个");
+			return err_fail(ei, ERR_BAD_FIELD, "tags", "评价标签最多 10 个");
 		}
 		json_array_foreach (tags, i, v) {
 			const char *s = json_string_value(v);
 			size_t n = s ? utf8_len(s, strlen(s)) : 0;
 			if (n < 1 || n > 20) {
 				json_decref(tarr);
-				return queue_fail(
+				return err_fail(
 				    ei, ERR_BAD_FIELD, "tags",
 				    arena_printf(a, "第 %zu 个评价标签应为 1–20 个字", i + 1));
 			}
@@ -976,6 +1058,18 @@ enum err queue_ticket_rate(struct server *srv, const struct queue_caller *by, st
 	enum err e = db_write_unit(srv->db, rate_unit, &x, QUEUE_DB_WAIT_MS);
 	if (e)
 		return e;
+	/* the evaluation belongs to the video session's evidence trail (src/vwin's hook) */
+	json_t *tj = NULL;
+	if (!ticket_out(srv, a, ticket_id, &tj)) {
+		json_t *rj =
+		    json_pack("{s:I,s:I,s:b,s:s?,s:o?,s:o}", "id", (json_int_t)x.rating_id, "level",
+		              (json_int_t)x.level, "bad", x.level >= 4, "comment", x.comment,
+		              "tags", json_loads(x.tags, 0, NULL), "followup_id",
+		              x.followup_id ? json_integer(x.followup_id) : json_null());
+		if (rj && !json_object_set_new(tj, "rating", rj))
+			queue_hooks_run(srv, "rating", NULL, tj);
+		json_decref(tj);
+	}
 	*out = json_pack("{s:{s:I,s:I,s:b},s:o}", "rating", "id", (json_int_t)x.rating_id, "level",
 	                 (json_int_t)x.level, "bad", x.level >= 4, "followup",
 	                 x.followup_id ? json_pack("{s:I,s:s,s:s}", "id", (json_int_t)x.followup_id,
@@ -993,8 +1087,8 @@ enum err queue_centres(struct server *srv, struct arena *a, const char *item_cod
 	struct db_rows *rs = NULL;
 	char basic[13];
 	if (!item_code_ok(item_code))
-		return queue_fail(ei, item_code ? ERR_BAD_FIELD : ERR_MISSING_FIELD, "item",
-		                  "请提供事项编码（item，以 12 位基本编码开头）");
+		return err_fail(ei, item_code ? ERR_BAD_FIELD : ERR_MISSING_FIELD, "item",
+		                "请提供事项编码（item，以 12 位基本编码开头）");
 	snprintf(basic, sizeof(basic), "%.12s", item_code);
 	enum err e = db_acquire(srv->db, QUEUE_DB_WAIT_MS, &c);
 	if (e)

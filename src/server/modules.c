@@ -15,6 +15,7 @@
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "sign/sign.h"
+#include "vwin/vwin.h"
 
 const struct module *const server_modules[] = {
     &system_module,
@@ -35,5 +36,7 @@ const struct module *const server_modules[] = {
     &archive_module,
     &sign_module,
     &queue_module,
+    &vwin_module,
+    &vwin_session_module,
     NULL,
 };

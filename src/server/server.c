@@ -16,6 +16,7 @@
 #include "events/events.h"
 #include "gateway/gateway.h"
 #include "queue/queue.h"
+#include "vwin/vwin.h"
 #include "sched/sched.h"
 #include "sim/sim.h"
 #include "ws/ws.h"
@@ -193,7 +194,7 @@ static enum err adopt_ws(void *ctx, const struct principal *who, int fd, const v
                          size_t pre_n, void (*done)(void *), void *arg)
 {
 	struct server *srv = ctx;
-	ws_scopes_remember(srv->ws_scopes, who->user_id, who->scope_path);
+	ws_scopes_remember(srv->ws_scopes, who->user_id, who->scope_path, who->username);
 	return ws_hub_adopt_ex(srv->hub, fd, who->user_id, who->username, pre, pre_n, done, arg);
 }
 
@@ -255,7 +256,8 @@ enum err server_start(struct server *srv, FILE *report)
 	}
 	if (srv->cfg.demo &&
 	    ((e = auth_seed_demo(srv, report)) ||
-	     (module_enabled(srv, "queue") && (e = queue_seed_demo(srv, report))))) {
+	     (module_enabled(srv, "queue") && (e = queue_seed_demo(srv, report))) ||
+	     (module_enabled(srv, "vwin") && (e = vwin_seed_demo(srv, report))))) {
 		log_error("demo.seed", "demo data could not be created (%s)", err_code(e));
 		return e;
 	}

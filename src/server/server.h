@@ -44,6 +44,7 @@ struct server {
 	struct gateway_state *gateway; /* connectors, breakers, call log (src/gateway/) */
 	struct gateway_open_state *gateway_open; /* open APIs: nonces, rate buckets */
 	struct cases_state *cases;               /* cases (src/cases/): calendar, catalog docs */
+	struct queue_hooks *queue_hooks;         /* queue's after-commit hooks (queue_hook_on) */
 	int64_t started_ms;
 	atomic_bool stopping;
 };

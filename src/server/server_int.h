@@ -30,8 +30,15 @@ int sim_main(int argc, char **argv, char **envp);
 struct ws_scopes;
 enum err ws_scopes_create(struct ws_scopes **out);
 void ws_scopes_destroy(struct ws_scopes *s);
-void ws_scopes_remember(struct ws_scopes *s, int64_t user_id, const char *path);
+/* username (may be NULL) lets a terminal's service user ("t-<code>") subscribe to its
+ * terminal:<CODE>:<stream> topics. */
+void ws_scopes_remember(struct ws_scopes *s, int64_t user_id, const char *path,
+                        const char *username);
 bool ws_topic_allowed(void *ctx, int64_t user_id, const char *topic);
+/* Let user_id subscribe to topic (< 64 bytes, e.g. "session:12:clerk") until until_ms (a
+ * time in the past revokes). Per process: a module that grants on several nodes sends the
+ * grant over the bus. NULL s is a no-op. */
+void ws_scopes_grant(struct ws_scopes *s, int64_t user_id, const char *topic, int64_t until_ms);
 
 /* A path next to the executable: <exe dir>/../<rel> when it exists, else <rel> (relative to
  * the working directory). Heap string. */

@@ -250,8 +250,11 @@ static void store(struct sim_req *q, const char *case_no, json_t *rec, json_t *p
 	}
 	json_t *stages_done = prev ? json_deep_copy(json_object_get(prev, "stages")) : json_array();
 	const char *stage = json_get_str(rec, "stage");
-	json_array_append_new(stages_done, json_pack("{s:s,s:s}", "stage", stage ? stage : "accept",
-	                                             "received_at", sim_iso(q, q->now_ms)));
+	/* each stage keeps the code it was reported under (a code change between stages shows) */
+	json_array_append_new(stages_done,
+	                      json_pack("{s:s,s:s,s:O?}", "stage", stage ? stage : "accept",
+	                                "received_at", sim_iso(q, q->now_ms), "sub_item_code",
+	                                json_object_get(rec, "sub_item_code")));
 	json_t *doc = json_pack("{s:s,s:O,s:o,s:s}", "record_id", rid, "record", rec, "stages",
 	                        stages_done, "updated_at", sim_iso(q, q->now_ms));
 	sim_state_set(q->sim, key_of(q, case_no), doc);

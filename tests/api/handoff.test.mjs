@@ -215,4 +215,38 @@ describe('hand-off: every accepted case reaches its department exactly once', ()
     assert.equal(apps[0].dept_case_no, k.delivery.dept_case_no);
     assert.equal(k.events.filter((e) => e.action === 'start').length, 1);
   });
+
+  test('a code change in force while the department is down: delivered and reported under the new code', async () => {
+    const down = await simSend('POST', '/sim/faults', { prefix: '/minzheng', status: 503 });
+    assert.equal(down.status, 200);
+    let no;
+    try {
+      const p = await person('min_age=66&max_age=85&hukou=1&enrolled=0');
+      no = await acceptCase(
+        ELDER,
+        p,
+        merge(self(p), { applicant: { hukou_local: true }, payment: { channel: 'ssc' }, agent: { present: false } }),
+      );
+      await until(no, (x) => x.delivery.state === 'failed', 20000, 'failed');
+      // 老年综合津贴 gets a new code today (seed row 29), while its delivery waits for a retry
+      const today = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+      const ch = await catalog.post('/api/v1/admin/catalog/code-changes', {
+        old: '310003001000',
+        new: '310003901000',
+        effective: today,
+        reason: '全市公共服务事项统一编码',
+      });
+      assert.equal(ch.status, 201, JSON.stringify(ch.body));
+      assert.equal(ch.body.code_change.status, 'applied');
+    } finally {
+      await simSend('DELETE', '/sim/faults');
+    }
+    const k = await until(no, (x) => x.delivery.state === 'delivered', 60000, 'delivered after recovery');
+    assert.equal(k.sub_item.code, ELDER, 'the case keeps the code it was opened under');
+    const rec = await bjkRecord(no);
+    // the accept stage itself (the submit flow, sent after the change) carries the new code
+    assert.equal(rec.stages[0].stage, 'accept');
+    assert.equal(rec.stages[0].sub_item_code, '310003901000-01');
+    assert.equal(rec.record.item_code, '310003901000');
+  });
 });

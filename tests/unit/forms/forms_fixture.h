@@ -225,4 +225,21 @@ static inline bool holds(const char *src, const json_t *data)
 	return on;
 }
 
+/* The images of a PDF (pdfimages -list), not counting PNG alpha masks. */
+static inline int images_in(const char *path)
+{
+	char cmd[1400];
+	snprintf(cmd, sizeof(cmd), "pdfimages -list '%s'", path);
+	char *list = output_of(cmd, true);
+	int n = 0, page, num;
+	char type[16];
+	/* "page num type …" after two lines of header; a PNG's alpha is a second "smask" */
+	for (char *line = strchr(list, '\n'); line; line = strchr(line + 1, '\n'))
+		if (sscanf(line + 1, "%d %d %15s", &page, &num, type) == 3 &&
+		    !strcmp(type, "image"))
+			n++;
+	free(list);
+	return n;
+}
+
 #endif

@@ -126,22 +126,6 @@ static void expect_of(const json_t *sub, const json_t *data, struct expect *x)
 	catalog_form_result_release(&r);
 }
 
-static int images_in(const char *path)
-{
-	char cmd[1400];
-	snprintf(cmd, sizeof(cmd), "pdfimages -list '%s'", path);
-	char *list = output_of(cmd, true);
-	int n = 0, page, num;
-	char type[16];
-	/* "page num type …" after two lines of header; a PNG's alpha is a second "smask" */
-	for (char *line = strchr(list, '\n'); line; line = strchr(line + 1, '\n'))
-		if (sscanf(line + 1, "%d %d %15s", &page, &num, type) == 3 &&
-		    !strcmp(type, "image"))
-			n++;
-	free(list);
-	return n;
-}
-
 /* ---- fixed forms ---- */
 
 static void check_fixed(const json_t *item, const json_t *sub, int *values_seen)

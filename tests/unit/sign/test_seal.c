@@ -262,9 +262,10 @@ static void key_file(void **state)
 	snprintf(path, sizeof(path), "%s/seal-X.pem", sub);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(crypto_sm2_keyfile_load(sub, "../x.pem", true, &b), ERR_CONFIG);
 	crypto_sm2_destroy(b);
 	b = NULL;
+	assert_int_equal(crypto_sm2_keyfile_load(sub, "../x.pem", true, &b), ERR_CONFIG);
+	assert_null(b);
 	assert_int_equal(chmod(path, 0640), 0);
 	assert_int_equal(crypto_sm2_keyfile_load(sub, "seal-X.pem", true, &b), ERR_CONFIG);
 	assert_null(b);

@@ -1,5 +1,5 @@
 import { RouterView } from 'vue-router';
-import { User, OfficeBuilding, Collection, Switch, Connection, Monitor, Document, DataLine, AlarmClock } from '@element-plus/icons-vue';
+import { User, OfficeBuilding, Collection, Switch, Connection, Document, DataLine, AlarmClock, Location, Cellphone, MapLocation } from '@element-plus/icons-vue';
 import { createShellRouter, menuOf } from '../shared/router.js';
 import ComingSoon from '../shared/ComingSoon.vue';
 import Users from './Users.vue';
@@ -18,6 +18,9 @@ import OpenApis from './gateway/OpenApis.vue';
 import Mocks from './gateway/Mocks.vue';
 import CallLog from './gateway/CallLog.vue';
 import JobList from './jobs/JobList.vue';
+import VwinPoints from './vwin/Points.vue';
+import VwinTerminals from './vwin/Terminals.vue';
+import VwinMap from './vwin/MapSync.vue';
 
 // The statistics page brings ECharts: loaded only when it is opened.
 const CallStats = () => import('./gateway/CallStats.vue');
@@ -57,7 +60,9 @@ const routes = [
     ],
   },
   { path: '/jobs', perm: 'sched.manage', title: '计划任务', icon: AlarmClock, component: JobList },
-  { path: '/devices', perm: 'system.config', title: '设备', icon: Monitor, component: ComingSoon },
+  { path: '/vwin/points', perm: 'vwin.manage', title: '延伸点', icon: Location, component: VwinPoints },
+  { path: '/vwin/terminals', perm: 'vwin.manage', title: '终端', icon: Cellphone, component: VwinTerminals },
+  { path: '/vwin/map', perm: 'vwin.manage', title: '地图对账', icon: MapLocation, component: VwinMap },
   { path: '/audit', perm: 'audit.read', title: '审计日志', icon: Document, component: Audit },
   { path: '/ops', perm: 'system.config', title: '运维监控', icon: DataLine, component: Ops },
 ];

@@ -5,12 +5,14 @@ import ComingSoon from '../shared/ComingSoon.vue';
 import Workbench from './Workbench.vue';
 import AcceptHome from './accept/AcceptHome.vue';
 import ItemDetail from './accept/ItemDetail.vue';
+import QueuePanel from './queue/QueuePanel.vue';
 
 // The case pages are loaded on demand: the finder stays light.
 const CaseWork = () => import('./accept/CaseWork.vue');
 const Receipt = () => import('./cases/Receipt.vue');
 const CaseList = () => import('./cases/CaseList.vue');
 const CaseDetail = () => import('./cases/CaseDetail.vue');
+const VideoPane = () => import('./vwin/VideoPane.vue');
 
 const routes = [
   { path: '/', title: '工作台', icon: House, component: Workbench },
@@ -37,8 +39,8 @@ const routes = [
       { path: ':no/receipt', component: Receipt, meta: { title: '回执' } },
     ],
   },
-  { path: '/queue', title: '排队叫号', icon: Tickets, component: ComingSoon },
-  { path: '/vwin', title: '远程虚拟窗口', icon: VideoCamera, component: ComingSoon },
+  { path: '/queue', title: '排队叫号', icon: Tickets, component: QueuePanel },
+  { path: '/vwin', title: '远程虚拟窗口', icon: VideoCamera, component: VideoPane },
   { path: '/messages', title: '消息', icon: ChatDotRound, component: ComingSoon },
 ];
 

@@ -1,13 +1,16 @@
-import { Button, Icon, Tag } from 'vant';
+// The kiosk / PAD entry (docs/ui.md "Terminal"). Not startEntry(): a terminal has no user
+// login — it opens a device session with its enrolled secret (store.js boot()).
+import { createApp } from 'vue';
+import { Loading, Tag } from 'vant';
 // Styles of the Vant components used here only, instead of the full 200 kB sheet.
-import 'vant/es/button/style/index.mjs';
-import 'vant/es/icon/style/index.mjs';
+import 'vant/es/loading/style/index.mjs';
 import 'vant/es/tag/style/index.mjs';
-import 'vant/es/toast/style/index.mjs';
 import '../shared/base.css';
-import { startEntry } from '../shared/boot.js';
+import './kiosk.css';
 import App from './App.vue';
+import { boot } from './store.js';
 
-startEntry(App, (app) => {
-  app.use(Button).use(Icon).use(Tag);
-});
+const app = createApp(App);
+app.use(Loading).use(Tag);
+app.mount('#app');
+boot();

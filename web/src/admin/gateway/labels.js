@@ -94,10 +94,7 @@ export function msText(ms) {
 }
 
 // An ISO date (YYYY-MM-DD) in Shanghai time for date pickers' defaults.
-export function shanghaiDay(offsetDays = 0) {
-  const d = new Date(Date.now() + 8 * 3600000 + offsetDays * 86400000);
-  return d.toISOString().slice(0, 10);
-}
+export { shanghaiDay } from '../../shared/format.js';
 
 // A server timestamp (ms) in Shanghai time, whatever the browser's zone: cron schedules
 // are Shanghai time, so their times are shown in it.
