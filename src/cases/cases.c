@@ -387,14 +387,15 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 	                 " sub_item_code, sub_item_name, version_id, case_type, promised_days,"
 	                 " channel, state, version, applicant_mask, applicant_id_mask,"
 	                 " applicant_id_bidx, created_by, created_at, updated_at, mode, entry,"
-	                 " receiving_org_id)"
+	                 " receiving_org_id, vwin_session_id, vwin_point, vwin_point_kind)"
 	                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?, ?, ?, ?, ?,"
-	                 " ?, ?, ?) RETURNING id",
-	                 "siissssiiiisssiiissi", no, who->org_id, x->in->resident_id, item_code,
+	                 " ?, ?, ?, NULLIF(?, CAST(0 AS BIGINT)), ?, ?) RETURNING id",
+	                 "siissssiiiisssiiissiiss", no, who->org_id, x->in->resident_id, item_code,
 	                 json_get_str(item, "name"), sub_code, json_get_str(sub, "name"), vid,
 	                 (int64_t)case_type, (int64_t)pdays, (int64_t)x->in->channel, x->name_mask,
 	                 x->id_mask, x->bidx, who->user_id, now, now, x->in->mode, x->in->entry,
-	                 who->org_id)))
+	                 who->org_id, x->in->vwin_session_id, x->in->vwin_point,
+	                 x->in->vwin_point_kind)))
 		return e;
 	int64_t id = db_int(rs, 0, 0);
 	const char *detail = NULL;
@@ -405,7 +406,7 @@ static enum err open_tx(struct server *srv, const struct cases_caller *by, struc
 	                "draft", 1, detail)))
 		return e;
 	x->case_no = no;
-	return ERR_OK;
+	return x->in->in_unit ? x->in->in_unit(c, x->in->in_unit_ctx, no) : ERR_OK;
 }
 
 static enum err open_unit(struct db_conn *c, void *ctx)

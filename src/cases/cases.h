@@ -26,6 +26,7 @@
 struct module;
 struct server;
 struct principal;
+struct db_conn;
 
 extern const struct module cases_module;
 
@@ -118,6 +119,15 @@ struct cases_open_req {
 	/* 收受分离: mode "direct" (NULL) | "separated", entry "window" (NULL) | "virtual" (a
 	 * 远程虚拟窗口); checked against the item's separated and vwin_mode (cases_entry_check) */
 	const char *mode, *entry;
+	/* A case opened inside a virtual-window session (entry "virtual"): the session id, the
+	 * point code and its kind ("extension" | "home"), recorded on the case (0/NULL: none).
+	 * in_unit, when set, runs inside the opening's write unit after the case row exists
+	 * (c is that unit's connection, case_no the new number): the caller's own writes (the
+	 * session's link) commit or roll back with the case. Its failure aborts the opening. */
+	int64_t vwin_session_id;
+	const char *vwin_point, *vwin_point_kind;
+	enum err (*in_unit)(struct db_conn *c, void *ctx, const char *case_no);
+	void *in_unit_ctx;
 };
 enum err cases_open(struct server *srv, const struct cases_caller *by, struct arena *a,
                     const struct cases_open_req *in, json_t **out, json_t **duplicates,

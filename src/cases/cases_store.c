@@ -424,6 +424,26 @@ static json_t *ms_or_null(int64_t ms)
 	return ms ? json_string(time_iso(ms, at)) : json_null();
 }
 
+/* "vwin": where a case opened inside a virtual-window session came from ({session_id, point,
+ * point_kind}), null for a window case (migration 0024). */
+static enum err vwin_origin(struct db_conn *c, struct arena *a, int64_t id, json_t *o)
+{
+	struct db_rows *rs = NULL;
+	enum err e = db_exec(c, a, &rs,
+	                     "SELECT vwin_session_id, vwin_point, vwin_point_kind FROM cases"
+	                     " WHERE id = ?",
+	                     "i", id);
+	if (e)
+		return e;
+	json_object_set_new(o, "vwin",
+	                    rs->nrows == 1 && !db_is_null(rs, 0, 0)
+	                        ? json_pack("{s:I,s:s?,s:s?}", "session_id",
+	                                    (json_int_t)db_int(rs, 0, 0), "point",
+	                                    db_text(rs, 0, 1), "point_kind", db_text(rs, 0, 2))
+	                        : json_null());
+	return ERR_OK;
+}
+
 enum err cases_get(struct server *srv, const struct cases_caller *by, struct arena *a,
                    const char *case_no, json_t **out)
 {
@@ -515,7 +535,7 @@ enum err cases_get(struct server *srv, const struct cases_caller *by, struct are
 		if (cases_action_offered(&row, by->who, cases_actions[i]))
 			json_array_append_new(acts, json_string(cases_actions[i]));
 	json_object_set_new(o, "actions", acts ? acts : json_array());
-	if ((e = cases_forward_describe(c, a, &row, o))) {
+	if ((e = cases_forward_describe(c, a, &row, o)) || (e = vwin_origin(c, a, row.id, o))) {
 		json_decref(o);
 		goto out;
 	}

@@ -530,6 +530,103 @@ enum err vwin_session_link_case(struct server *srv, const struct vwin_actor *by,
 	return view(srv, a, id, out);
 }
 
+/* Opening the case inside the call (收受分离 from the virtual window, seed row 6): the cases
+ * module opens it (its own code: numbering, duplicate guard, the item's separated and
+ * vwin_mode rules with entry "virtual"), and link_opened runs inside that write unit, so the
+ * case, the session's case_no and the evidence row commit together. */
+struct opened {
+	struct vwin_session *s;
+	struct arena *a;
+	struct errinfo *ei;
+	const char *mode, *sub_item_code;
+};
+
+static enum err link_opened(struct db_conn *c, void *ctx, const char *case_no)
+{
+	struct opened *o = ctx;
+	struct db_rows *rs = NULL;
+	int64_t now = time_now_ms();
+	enum err e =
+	    db_exec(c, o->a, &rs,
+	            "UPDATE vwin_sessions SET case_no = ?, clerk_seen_at = ?, updated_at = ?,"
+	            " version = version + 1 WHERE id = ? AND case_no IS NULL AND state IN"
+	            " ('waiting', 'active')",
+	            "siii", case_no, now, now, o->s->id);
+	if (e)
+		return e;
+	if (rs->changes != 1)
+		return err_fail(o->ei, ERR_BAD_STATE, "case_no",
+		                "本次视频会话已结束或已关联办件，请刷新后重试");
+	o->s->case_no = case_no;
+	json_t *p = json_pack("{s:s,s:b,s:s,s:s}", "case_no", case_no, "opened", 1, "mode", o->mode,
+	                      "sub_item_code", o->sub_item_code);
+	e = p ? vwin_evidence_append(c, o->a, o->s, "case", p, now) : ERR_NOMEM;
+	json_decref(p);
+	return e;
+}
+
+enum err vwin_session_open_case(struct server *srv, const struct vwin_actor *by, struct arena *a,
+                                int64_t id, const struct vwin_case_req *in, json_t **out,
+                                json_t **duplicates, struct errinfo *ei)
+{
+	struct vwin_session s;
+	struct db_conn *c = NULL;
+	struct db_rows *rs = NULL;
+	json_t *cs = NULL;
+	const char *kind = NULL;
+	enum err e = load_alone(srv, a, by, id, &s, ei);
+	if (e)
+		return e;
+	/* only the clerk in the call opens its case (a manager may watch, not accept) */
+	if (s.clerk_id != by->who->user_id)
+		return err_fail(ei, ERR_FORBIDDEN, "id", "只有本次视频受理的工作人员可以开立办件");
+	if (!is_open(&s))
+		return err_fail(ei, ERR_BAD_STATE, "state",
+		                !strcmp(s.state, "ended") ? "视频会话已结束" : "视频会话已中断");
+	if (s.case_no)
+		return err_fail(ei, ERR_BAD_STATE, "case_no",
+		                arena_printf(a, "本次视频会话已关联办件 %s", s.case_no));
+	if (by->who->org_id != s.centre_id)
+		return err_fail(ei, ERR_BAD_STATE, "centre",
+		                "当前登录的中心与本次视频会话的中心不一致，不能开立办件");
+	if (!in->mode || (strcmp(in->mode, "direct") && strcmp(in->mode, "separated")))
+		return err_fail(ei, ERR_INVALID, "mode",
+		                "办理模式（mode）应为 direct（直接受理）或 separated（收受分离）");
+	if ((e = db_acquire(srv->db, VWIN_SESSION_DB_WAIT, &c)))
+		return e;
+	if (s.point &&
+	    !(e = db_exec(c, a, &rs, "SELECT kind FROM vwin_points WHERE code = ?", "s",
+	                  s.point)) &&
+	    rs->nrows == 1)
+		kind = db_text(rs, 0, 0);
+	db_release(c);
+	if (e)
+		return e;
+	struct opened o = {
+	    .s = &s, .a = a, .ei = ei, .mode = in->mode, .sub_item_code = in->sub_item_code};
+	struct cases_caller cc = {
+	    .who = by->who, .client_ip = by->client_ip, .trace_id = by->trace_id};
+	struct cases_open_req req = {
+	    .sub_item_code = in->sub_item_code,
+	    .resident_id = in->resident_id,
+	    .channel = 1,
+	    .allow_duplicate = in->allow_duplicate,
+	    .mode = in->mode,
+	    .entry = "virtual",
+	    .vwin_session_id = s.id,
+	    .vwin_point = s.point,
+	    .vwin_point_kind = kind,
+	    .in_unit = link_opened,
+	    .in_unit_ctx = &o,
+	};
+	if ((e = cases_open(srv, &cc, a, &req, &cs, duplicates, ei)))
+		return e;
+	json_decref(cs);
+	publish(srv, a, id, "terminal",
+	        json_pack("{s:s,s:s}", "type", "case", "case_no", s.case_no));
+	return view(srv, a, id, out);
+}
+
 /* ---- commands ---- */
 
 /* The case as the clerk sees it (form, version, pinned sub-item). */

@@ -22,6 +22,59 @@ static enum err actor_of(struct req *r, struct vwin_actor *by, int64_t *id)
 	return ERR_OK;
 }
 
+/* POST …/sessions/{id}/case: {case_no} links a case opened elsewhere; {sub_item_code,
+ * resident_id, mode, allow_duplicate?} opens it in the call (entry "virtual"); a duplicate
+ * answers the open case numbers next to the error, as POST /api/v1/cases does. */
+static enum err h_case(struct req *r, struct resp *w, const struct vwin_actor *by, int64_t id)
+{
+	const char *no = json_get_str(r->json, "case_no");
+	const char *sub = json_get_str(r->json, "sub_item_code");
+	struct errinfo ei = {0};
+	json_t *out = NULL, *dups = NULL;
+	enum err e;
+	if (no && sub)
+		return req_fail(r, ERR_BAD_FIELD, "case_no",
+		                "关联已有办件（case_no）与新开办件（sub_item_code）只能二选一");
+	if (no)
+		e = vwin_session_link_case(r->srv, by, r->arena, id, no, &out, &ei);
+	else if (!sub)
+		return req_fail(r, ERR_BAD_FIELD, "sub_item_code",
+		                "请选择要受理的事项子项（sub_item_code），或填写已开立的办件编号");
+	else if (json_get_int(r->json, "resident_id", 0) <= 0)
+		return req_fail(r, ERR_BAD_FIELD, "resident_id", "请先识别居民身份（resident_id）");
+	else {
+		struct vwin_case_req in = {
+		    .sub_item_code = sub,
+		    .mode =
+		        json_get_str(r->json, "mode") ? json_get_str(r->json, "mode") : "direct",
+		    .resident_id = json_get_int(r->json, "resident_id", 0),
+		    .allow_duplicate = json_get_bool(r->json, "allow_duplicate", false),
+		};
+		e = vwin_session_open_case(r->srv, by, r->arena, id, &in, &out, &dups, &ei);
+		if (e == ERR_DUPLICATE)
+			return resp_error_with(r, w, e, ei.field, ei.msg, "duplicates", dups);
+		json_decref(dups);
+		if (!e) {
+			resp_json(w, 201, out);
+			return ERR_OK;
+		}
+	}
+	return resp_result(r, w, e, &ei, out, 200);
+}
+
+/* GET /api/v1/terminal/items?separated=1: the 收受分离 items a virtual window takes. */
+static enum err h_items(struct req *r, struct resp *w)
+{
+	const char *sep = req_query(r, "separated");
+	struct errinfo ei = {0};
+	json_t *out = NULL;
+	if (!sep || strcmp(sep, "1"))
+		return req_fail(r, ERR_BAD_FIELD, "separated",
+		                "目前只提供收受分离事项清单，请带上参数 separated=1");
+	enum err e = vwin_separated_items(r->srv, r->arena, &out);
+	return resp_result(r, w, e, &ei, out, 200);
+}
+
 /* Every session route: the actor, the session id (the ticket's for .../tickets/{id}/session)
  * and the command id where the route has one, then the call that the last segment of the
  * route's pattern names ("{id}": the session itself). One handler, so that the checks and
@@ -51,8 +104,7 @@ static enum err h_session(struct req *r, struct resp *w)
 		e = vwin_session_end(r->srv, &by, r->arena, id, json_get_str(r->json, "reason"),
 		                     &out, &ei);
 	else if (!strcmp(op, "case"))
-		e = vwin_session_link_case(r->srv, &by, r->arena, id,
-		                           json_get_str(r->json, "case_no"), &out, &ei);
+		return h_case(r, w, &by, id);
 	else if (!strcmp(op, "commands"))
 		e = vwin_session_command(r->srv, &by, r->arena, id, r->json, &out, &ei);
 	else if (!strcmp(op, "result"))
@@ -79,7 +131,11 @@ static const struct json_field end_body[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 static const struct json_field case_body[] = {
-    {"case_no", JF_STRING, JF_REQUIRED | JF_NONEMPTY, 5, 64, "办件编号"},
+    {"case_no", JF_STRING, JF_NULLABLE | JF_NONEMPTY, 5, 64, "办件编号"},
+    {"sub_item_code", JF_STRING, JF_NULLABLE | JF_NONEMPTY, 12, 50, "事项子项编码"},
+    {"resident_id", JF_INT, JF_NULLABLE, 1, INT64_MAX, "居民"},
+    {"mode", JF_STRING, JF_NULLABLE, 1, 20, "办理模式"},
+    {"allow_duplicate", JF_BOOL, JF_NULLABLE, 0, 0, "仍然新建"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 static const struct json_field command_body[] = {
@@ -112,6 +168,7 @@ static const struct route routes[] = {
     {"POST", CLERK "/commands", h_session, "queue.call", ROUTE_SLOW, command_body},
     {"GET", CLERK "/evidence", h_session, "queue.call", 0, NULL},
     {"GET", TERMINAL, h_session, "terminal.use", 0, NULL},
+    {"GET", "/api/v1/terminal/items", h_items, "terminal.use", 0, NULL},
     {"POST", TERMINAL "/join", h_session, "terminal.use", 0, empty_body},
     {"POST", TERMINAL "/signal", h_session, "terminal.use", 0, signal_body},
     {"POST", TERMINAL "/end", h_session, "terminal.use", 0, end_body},

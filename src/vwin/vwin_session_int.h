@@ -4,6 +4,7 @@
 #define SHOULI_VWIN_SESSION_INT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/arena.h"
 #include "core/err.h"
@@ -48,6 +49,25 @@ enum err vwin_session_end(struct server *srv, const struct vwin_actor *by, struc
 /* Clerk: link the case opened in the call. */
 enum err vwin_session_link_case(struct server *srv, const struct vwin_actor *by, struct arena *a,
                                 int64_t id, const char *case_no, json_t **out, struct errinfo *ei);
+/* Clerk, seed row 6: open the case of the call (POST …/sessions/{id}/case with
+ * sub_item_code) through cases_open with entry "virtual", the session, point and point kind
+ * recorded on the case, and link it in the same write unit. Only the session's clerk (403),
+ * session waiting/active and without a case (409), the clerk's centre the session's (409);
+ * the item's rules are the cases module's (409 "entry" for an original item). On
+ * ERR_DUPLICATE *duplicates (may be NULL) gets the open case numbers. */
+struct vwin_case_req {
+	const char *sub_item_code, *mode; /* mode "direct" | "separated" */
+	int64_t resident_id;
+	bool allow_duplicate;
+};
+enum err vwin_session_open_case(struct server *srv, const struct vwin_actor *by, struct arena *a,
+                                int64_t id, const struct vwin_case_req *in, json_t **out,
+                                json_t **duplicates, struct errinfo *ei);
+/* The terminal's 收受分离 items (GET /api/v1/terminal/items?separated=1): {items: [{code,
+ * name, short_name, department: {id, name, short_name}, vwin_mode, home_service, citywide,
+ * sub_items: [{code, name}]}], total} — current items with separated true and vwin_mode
+ * virtual or dual (vwin_session_items.c). */
+enum err vwin_separated_items(struct server *srv, struct arena *a, json_t **out);
 /* Clerk: an in-call command (body: kind, role, point, mode). */
 enum err vwin_session_command(struct server *srv, const struct vwin_actor *by, struct arena *a,
                               int64_t id, const json_t *body, json_t **out, struct errinfo *ei);

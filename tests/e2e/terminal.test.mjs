@@ -99,6 +99,14 @@ describe('terminal page (kiosk, simulated agent)', () => {
   test('choose an item and the recommended centre, take a ticket, see it move up live', async () => {
     ahead = ok(await manager.post('/api/v1/queue/tickets', { centre_id: term.centre.id, group_code: 'A', source: 'onsite' }), 201);
 
+    // The 收受分离事项 tab lists the items this virtual window takes for other departments
+    // (an item kept at the centre window, vwin_mode original, is not among them).
+    await page.locator('[data-test="tab-separated"]').click();
+    await page.locator('[data-test="separated-item"][data-code="310004004000"]').waitFor();
+    assert.equal(await page.locator('[data-test="separated-item"][data-code="310009004000"]').count(), 0);
+    assert.ok((await page.locator('[data-test="separated-item"]').count()) > 20);
+    await page.locator('[data-test="tab-all"]').click();
+
     await page.locator('[data-test="dept"][data-id="rensha"]').click();
     const item = page.locator('[data-test="item"]:not([disabled])').first();
     await item.waitFor();

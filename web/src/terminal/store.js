@@ -188,7 +188,7 @@ export async function selfCheck() {
 
 // ---- heartbeat and reconnection -----------------------------------------------------------
 
-function startHeartbeat() {
+function startHeartbeat(firstMs = heartbeatMs) {
   clearTimeout(beatTimer);
   const beat = async () => {
     let wasOffline = !net.online;
@@ -207,7 +207,7 @@ function startHeartbeat() {
     }
     beatTimer = setTimeout(beat, net.online ? heartbeatMs : OFFLINE_PROBE_MS);
   };
-  beatTimer = setTimeout(beat, heartbeatMs);
+  beatTimer = setTimeout(beat, firstMs);
 }
 
 // Back online: the WebSocket may have missed events, so read the state again.
@@ -216,7 +216,21 @@ async function resync() {
 }
 
 addEventListener('online', () => {
-  if (term.terminal) resync();
+  if (!term.terminal) return;
+  resync();
+  startHeartbeat(0); // the heartbeat's answer clears the banner
+});
+
+// The browser knows the link is gone (cable, Wi-Fi): say so at once rather than at the next
+// request, which may be a minute away now that positions arrive as events, and probe until
+// the server answers again.
+addEventListener('offline', () => {
+  if (!term.terminal) return;
+  if (net.online) {
+    net.online = false;
+    net.since = Date.now();
+  }
+  startHeartbeat(OFFLINE_PROBE_MS);
 });
 
 // ---- restoring after a reload -------------------------------------------------------------

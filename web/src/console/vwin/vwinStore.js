@@ -142,6 +142,20 @@ export const useVwinStore = defineStore('vwin', {
       this.setSession(r);
       return r?.command;
     },
+    // Does a case opened now belong to the call? (an open session without a case yet)
+    takesCase() {
+      const st = this.session?.state;
+      return Boolean(this.session && !this.session.case_no && (st === 'waiting' || st === 'active'));
+    },
+    // 开始受理 during the call: the server opens the case with entry "virtual" (the item's
+    // vwin_mode decides; 收受分离 when mode is "separated"), records the session and the point
+    // on it and links it in one write. body: {sub_item_code, resident_id, mode, allow_duplicate?}.
+    // Answers the case number; a duplicate is thrown as POST /api/v1/cases throws it.
+    async openCase(body) {
+      const r = await api.post(`/api/v1/vwin/sessions/${this.session.id}/case`, body);
+      this.setSession(r);
+      return r?.case_no;
+    },
     // The case opened during the call belongs to the session (its evidence trail, the
     // terminal's signing routes).
     async linkCase(no) {
