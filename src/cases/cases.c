@@ -985,13 +985,8 @@ static enum err accept(struct server *srv, const struct cases_caller *by, struct
 		e = state_error(a, ei, row.state, "accept");
 		goto out;
 	}
-	/* 收受分离: the receiving centre collects and forwards; only the responsible centre
-	 * accepts (the case reaches it as forwarded) */
-	if (!strcmp(row.state, "draft") && !strcmp(row.mode, "separated")) {
-		e = err_fail(ei, ERR_BAD_STATE, "mode",
-		             "收受分离办件由收件中心转交受理中心受理，请点击“转交受理中心”");
+	if ((e = cases_mode_check(&row, "accept", ei)))
 		goto out;
-	}
 	if (row.version != version) {
 		e = conflict(ei);
 		goto out;

@@ -75,16 +75,27 @@ enum err cases_forward_guard(const struct principal *who, const char *state, con
 	return ERR_OK;
 }
 
+enum err cases_mode_check(const struct case_row *row, const char *action, struct errinfo *ei)
+{
+	bool sep = eq(row->mode, "separated");
+	if (eq(action, "forward") && !sep)
+		return err_fail(
+		    ei, ERR_BAD_STATE, "mode",
+		    "该办件为直接受理，不能转交；收受分离需在新建办件时选择（mode: separated）");
+	/* 收受分离: the receiving centre collects and forwards; only the responsible centre
+	 * accepts (the case reaches it as forwarded) */
+	if (eq(action, "accept") && eq(row->state, "draft") && sep)
+		return err_fail(ei, ERR_BAD_STATE, "mode",
+		                "收受分离办件由收件中心转交受理中心受理，请点击“转交受理中心”");
+	return ERR_OK;
+}
+
 bool cases_action_offered(const struct case_row *row, const struct principal *who,
                           const char *action)
 {
-	if (!cases_transition(row->state, action, NULL))
-		return false;
-	if (eq(action, "forward") && !eq(row->mode, "separated"))
-		return false;
-	if (eq(action, "accept") && eq(row->state, "draft") && eq(row->mode, "separated"))
-		return false; /* forwarded to the responsible centre, which accepts */
-	return cases_forward_guard(who, row->state, action, row->view_only, row->receiving_org_path,
+	return cases_transition(row->state, action, NULL) &&
+	       cases_mode_check(row, action, NULL) == ERR_OK &&
+	       cases_forward_guard(who, row->state, action, row->view_only, row->receiving_org_path,
 	                           NULL) == ERR_OK;
 }
 
@@ -263,12 +274,8 @@ enum err cases_forward_act(struct server *srv, const struct cases_caller *by, st
 		                          cases_state_label(row.state)));
 		goto out;
 	}
-	if (!eq(row.mode, "separated")) {
-		e = err_fail(
-		    ei, ERR_BAD_STATE, "mode",
-		    "该办件为直接受理，不能转交；收受分离需在新建办件时选择（mode: separated）");
+	if ((e = cases_mode_check(&row, "forward", ei)))
 		goto out;
-	}
 	if (row.version != json_integer_value(v)) {
 		e = err_fail(ei, ERR_CONFLICT, "version", "办件已被他人修改，请刷新后重试");
 		goto out;

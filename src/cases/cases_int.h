@@ -357,6 +357,10 @@ enum err cases_entry_check(bool separated, const char *vwin_mode, const char *mo
 enum err cases_forward_guard(const struct principal *who, const char *state, const char *action,
                              bool view_only, const char *receiving_path, struct errinfo *ei);
 /* Is action offered on row to who now (the `actions` of the case)? */
+/* The actions a case's mode (direct / separated) rules out: forward only a separated case;
+ * a separated draft is forwarded, not accepted where it was collected. ERR_BAD_STATE with
+ * field "mode" and why (ei may be NULL). */
+enum err cases_mode_check(const struct case_row *row, const char *action, struct errinfo *ei);
 bool cases_action_offered(const struct case_row *row, const struct principal *who,
                           const char *action);
 /* POST /api/v1/cases/{no}/forward {"version","target","note"?}: check as acceptance does

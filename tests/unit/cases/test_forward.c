@@ -151,6 +151,15 @@ static void test_actions_offered(void **st)
 	assert_false(cases_action_offered(&sep, &clerk_a, "accept")); /* it forwards */
 	assert_true(cases_action_offered(&dir, &clerk_a, "accept"));
 	assert_false(cases_action_offered(&dir, &clerk_a, "forward"));
+	/* the same rule refuses the action itself, naming the mode */
+	struct errinfo ei = {0};
+	assert_int_equal(cases_mode_check(&dir, "forward", &ei), ERR_BAD_STATE);
+	assert_string_equal(ei.field, "mode");
+	ei = (struct errinfo){0};
+	assert_int_equal(cases_mode_check(&sep, "accept", &ei), ERR_BAD_STATE);
+	assert_non_null(strstr(ei.msg, "转交受理中心"));
+	assert_int_equal(cases_mode_check(&fwd, "accept", NULL), ERR_OK);
+	assert_int_equal(cases_mode_check(&sep, "forward", NULL), ERR_OK);
 	/* forwarded, seen by B */
 	assert_true(cases_action_offered(&fwd, &clerk_b, "accept"));
 	assert_true(cases_action_offered(&fwd, &clerk_b, "refuse"));
